@@ -1,0 +1,23 @@
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The libvirt connection options shared by every module of kvmfleet.kvm."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  uri:
+    description:
+      - The libvirt connection URI of the hypervisor, for example V(qemu:///system) (local),
+        V(qemu+ssh://root@hv1.example.com/system) or V(qemu+tls://hv1.example.com/system).
+      - The module runs on the target host and opens this URI from there.
+      - Set it once for every module of the collection with C(module_defaults) and the
+        C(group/kvmfleet.kvm.kvm) action group.
+    type: str
+    default: qemu:///system
+requirements:
+  - The libvirt Python binding on the host that runs the module (C(python3-libvirt) from the
+    distribution, or C(libvirt-python) from PyPI).
+"""

@@ -1,0 +1,51 @@
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Typed errors raised inside the collection; one place (``_runner``) turns them into ``fail_json``.
+
+Private to the collection: no compatibility promise outside kvmfleet.kvm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KvmFleetError(Exception):
+    """Base of every error the collection raises on purpose.
+
+    ``details`` are extra keys returned next to ``msg`` in the failed result.
+    """
+
+    def __init__(self, msg: str, **details: Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+class LibvirtMissing(KvmFleetError):
+    """The libvirt Python binding cannot be imported by the interpreter that runs the module."""
+
+
+class ConnectionFailed(KvmFleetError):
+    """The libvirt daemon at a URI cannot be reached."""
+
+
+class ValidationError(KvmFleetError):
+    """User input is invalid. Each problem is a (field path, message) pair; all are reported at once."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = list(problems)
+        lines = [f"{path}: {message}" if path else message for path, message in self.problems]
+        super().__init__("; ".join(lines), errors=lines)
+
+
+class NeedsOption(KvmFleetError):
+    """A destructive or interrupting action is needed and the option that allows it is not set."""
+
+    def __init__(self, action: str, option: str, **details: Any) -> None:
+        super().__init__(f"{action}; set {option} to allow it", needs_option=option, **details)
+        self.option = option
+
+
+class LibvirtCallFailed(KvmFleetError):
+    """A libvirt call failed; ``msg`` says which operation on which object."""

@@ -1,0 +1,97 @@
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ground layer: import guard for the libvirt binding and the connection by URI.
+
+Nothing here knows about Ansible; errors are raised as ``_errors`` types.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+from urllib.parse import urlsplit
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import ConnectionFailed, LibvirtMissing
+
+try:
+    import libvirt
+except ImportError:
+    libvirt = None
+    LIBVIRT_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    LIBVIRT_IMPORT_ERROR = None
+
+DEFAULT_URI = "qemu:///system"
+
+LIBVIRT_LIBRARY = "libvirt-python"
+LIBVIRT_INSTALL_HINT = (
+    "install the libvirt Python binding for the interpreter that runs the module: "
+    "python3-libvirt (apt on Debian/Ubuntu, dnf on Fedora/RHEL) or libvirt-python (pip; needs libvirt-dev "
+    "or libvirt-devel and pkg-config to build)"
+)
+
+
+def require_libvirt() -> Any:
+    """Return the libvirt module, or raise LibvirtMissing with the package that installs it."""
+    if libvirt is None:
+        raise LibvirtMissing(
+            f"the libvirt Python binding cannot be imported: {LIBVIRT_INSTALL_HINT}",
+            exception=LIBVIRT_IMPORT_ERROR,
+        )
+    return libvirt
+
+
+def _silence(_ctx: Any, _err: Any) -> None:
+    """libvirt prints every error to stderr by default; errors are reported through exceptions instead."""
+
+
+def connection_hint(uri: str) -> str:
+    """What to check when ``uri`` cannot be reached, by transport."""
+    parts = urlsplit(uri)
+    scheme = parts.scheme
+    transport = scheme.split("+", 1)[1] if "+" in scheme else ("unix" if not parts.netloc else "tls")
+    driver = scheme.split("+", 1)[0]
+    if driver == "test":
+        return "check the test driver URI (test:///default)"
+    if transport == "unix":
+        return (
+            "check that libvirtd (or the modular virtqemud) runs on this host, that its socket exists "
+            "(/run/libvirt/libvirt-sock or /run/libvirt/virtqemud-sock), and that this user may open it "
+            "(root, or a member of the libvirt group)"
+        )
+    if transport == "ssh" or transport == "libssh":
+        return (
+            f"check that this host can SSH to {parts.hostname} non-interactively (key-based login), and that "
+            "libvirtd runs there and its socket is accessible to the SSH user"
+        )
+    if transport == "tcp":
+        return (
+            f"check that libvirtd on {parts.hostname} listens on TCP (libvirtd-tcp.socket, port 16509), "
+            "that a firewall does not block it, and the auth_tcp setting"
+        )
+    return (
+        f"check that libvirtd on {parts.hostname} listens for TLS (libvirtd-tls.socket, port 16514), "
+        "that a firewall does not block it, and the client certificates"
+    )
+
+
+def connect(uri: str = DEFAULT_URI, readonly: bool = False) -> Any:
+    """Open a libvirt connection to ``uri``; raise ConnectionFailed naming the URI and what to check."""
+    lv = require_libvirt()
+    lv.registerErrorHandler(_silence, None)
+    try:
+        conn = lv.openReadOnly(uri) if readonly else lv.open(uri)
+    except lv.libvirtError as exc:
+        raise ConnectionFailed(
+            f"cannot connect to libvirt at {uri}: {exc.get_error_message()}; {connection_hint(uri)}",
+            uri=uri,
+        ) from exc
+    if conn is None:  # very old bindings returned None instead of raising
+        raise ConnectionFailed(f"cannot connect to libvirt at {uri}; {connection_hint(uri)}", uri=uri)
+    return conn
+
+
+def is_local_uri(uri: str) -> bool:
+    """True when ``uri`` names a hypervisor on the host that runs this code (no remote host part)."""
+    parts = urlsplit(uri)
+    return not parts.netloc and not parts.scheme.startswith("test")

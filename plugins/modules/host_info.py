@@ -1,0 +1,138 @@
+#!/usr/bin/python
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: host_info
+short_description: Facts about a libvirt hypervisor
+version_added: 0.1.0
+description:
+  - Reports the libvirt and hypervisor versions, CPUs and memory of a hypervisor, the guest
+    architectures and domain types it offers, and whether it can really run KVM guests.
+  - On a host whose libvirt offers the C(kvm) domain type but whose CPU lacks VT-x/AMD-V, or whose KVM
+    comes from a software module, RV(host.kvm.usable) is V(false) and RV(host.default_virt_type) is
+    V(qemu) (TCG emulation). The guest module's C(virt_type=auto) uses the same judgement.
+  - The CPU and kernel-module checks are done only when O(uri) names the host the module runs on; for a
+    remote URI, libvirt's capabilities are trusted.
+author:
+  - kvmfleet maintainers
+extends_documentation_fragment:
+  - kvmfleet.kvm.connection
+attributes:
+  check_mode:
+    support: full
+    description: Reads only; behaves the same in check mode.
+  diff_mode:
+    support: none
+    description: Changes nothing, so there is nothing to diff.
+  idempotent:
+    support: full
+    description: Reads only.
+  platform:
+    platforms: posix
+    description: Runs where the libvirt Python binding is installed, usually the hypervisor itself.
+"""
+
+EXAMPLES = r"""
+- name: Read what the hypervisor offers
+  kvmfleet.kvm.host_info:
+  register: hv
+
+- name: Tell whether guests will run with KVM or under emulation
+  ansible.builtin.debug:
+    msg: "{{ hv.host.hostname }} runs guests as {{ hv.host.default_virt_type }}: {{ hv.host.kvm.reason }}"
+
+- name: Query a remote hypervisor over SSH from the controller
+  kvmfleet.kvm.host_info:
+    uri: qemu+ssh://root@hv1.example.com/system
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+host:
+  description: The hypervisor.
+  returned: success
+  type: dict
+  contains:
+    uri:
+      description: The connection URI as libvirt reports it.
+      type: str
+      sample: qemu:///system
+    hostname:
+      description: The hypervisor's host name.
+      type: str
+      sample: hv1
+    libvirt_version:
+      description: Version of the libvirt daemon.
+      type: str
+      sample: 9.0.0
+    hypervisor:
+      description: The hypervisor driver's name.
+      type: str
+      sample: QEMU
+    hypervisor_version:
+      description: Version of the hypervisor (QEMU).
+      type: str
+      sample: 7.2.22
+    arch:
+      description: The host CPU architecture.
+      type: str
+      sample: x86_64
+    cpu_model:
+      description: The host CPU model as libvirt names it.
+      type: str
+      sample: Skylake-Client-IBRS
+    cpus:
+      description: Number of active logical CPUs.
+      type: int
+      sample: 8
+    memory_mib:
+      description: Memory of the host in MiB.
+      type: int
+      sample: 32768
+    numa_nodes:
+      description: Number of NUMA nodes.
+      type: int
+      sample: 1
+    guest_arches:
+      description: Guest architectures the hypervisor offers, with their domain types, emulator and machine types.
+      type: dict
+      sample: {"x86_64": {"domain_types": ["qemu", "kvm"], "emulator": "/usr/bin/qemu-system-x86_64", "machines": ["pc-q35-7.2", "q35"]}}
+    kvm:
+      description: Whether KVM guests can really run here.
+      type: dict
+      contains:
+        usable:
+          description: V(true) when guests can be accelerated by KVM.
+          type: bool
+          sample: false
+        reason:
+          description: Why KVM is usable or, when not, what is missing and how to fix it.
+          type: str
+          sample: "the CPU shows no hardware virtualisation (no vmx/svm flag): enable VT-x/AMD-V in the firmware setup"
+        checked_locally:
+          description: V(true) when the CPU flags and kernel modules of the host were inspected (local URI).
+          type: bool
+          sample: true
+    default_virt_type:
+      description: The domain type that the guest module's C(virt_type=auto) picks on this host.
+      type: str
+      sample: qemu
+      choices: [kvm, qemu]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._host_info import host_info
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_argument_spec, run_module
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=connection_argument_spec(), supports_check_mode=True)
+    run_module(module, host_info, readonly=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+#!/bin/busybox sh
+# /init of the tiny test guest: load virtio drivers, take a DHCP lease on the first NIC, print a marker
+# with the address on the serial console, power off on the ACPI power button, and stay up.
+# Kernel command line switches: kvmfleet.nonet (skip DHCP), kvmfleet.halt (power off after the marker).
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+for m in $(cat /etc/modules); do modprobe "$m" 2>/dev/null; done
+echo "KVMFLEET-TINY-BOOTED kernel=$(uname -r)"
+
+# ACPI power button -> clean power off, so graceful shutdown (virsh shutdown) works
+mkdir -p /etc/acpi/PWRF
+printf '#!/bin/sh\necho KVMFLEET-TINY-POWEROFF\nsync\npoweroff -f\n' > /etc/acpi/PWRF/00000080
+chmod +x /etc/acpi/PWRF/00000080
+acpid -c /etc/acpi -l /tmp/acpid.log 2>/dev/null
+
+ip link set lo up
+addr=none
+iface=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
+if [ -n "$iface" ] && ! grep -q kvmfleet.nonet /proc/cmdline; then
+    ip link set "$iface" up
+    if udhcpc -i "$iface" -s /etc/udhcpc.sh -t 20 -T 1 -n -q >/tmp/udhcpc.log 2>&1; then
+        addr=$(ip -4 -o addr show dev "$iface" | awk '{print $4}' | head -n 1)
+    fi
+fi
+mac=$( [ -n "$iface" ] && cat "/sys/class/net/$iface/address" )
+echo "KVMFLEET-TINY-READY iface=${iface:-none} mac=${mac:-none} ip=${addr}"
+
+if grep -q kvmfleet.halt /proc/cmdline; then
+    poweroff -f
+fi
+while :; do sleep 3600; done
