@@ -21,7 +21,7 @@ APT_PACKAGES=(
     libvirt-daemon-system libvirt-clients libvirt-dev pkg-config dnsmasq-base
     genisoimage busybox-static cpio debootstrap
     podman runc uidmap fuse-overlayfs
-    iproute2 curl ca-certificates git python3-venv
+    iproute2 curl ca-certificates git python3-venv shellcheck
 )
 
 # 1. Debian packages

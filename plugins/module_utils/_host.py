@@ -31,7 +31,9 @@ def parse_capabilities(xml: str) -> dict[str, Any]:
         if arch_el is None:
             continue
         name = arch_el.get("name", "")
-        entry = guests.setdefault(name, {"domain_types": [], "emulator": arch_el.findtext("emulator", ""), "machines": []})
+        entry = guests.setdefault(
+            name, {"domain_types": [], "emulator": arch_el.findtext("emulator", ""), "machines": []}
+        )
         for machine in arch_el.findall("machine"):
             if machine.text and machine.text not in entry["machines"]:
                 entry["machines"].append(machine.text)
@@ -72,9 +74,15 @@ def judge_kvm(domain_types: list[str], local: Optional[dict[str, Any]]) -> tuple
             )
         if not set(local["modules"]) & set(HW_MODULES):
             extra = " (only the software kvm_pvm module is loaded)" if "kvm_pvm" in local["modules"] else ""
-            return False, f"neither kvm_intel nor kvm_amd is loaded{extra}: run 'modprobe kvm_intel' or 'modprobe kvm_amd'"
+            return (
+                False,
+                f"neither kvm_intel nor kvm_amd is loaded{extra}: run 'modprobe kvm_intel' or 'modprobe kvm_amd'",
+            )
         if not local["dev_kvm"]:
             return False, "/dev/kvm does not exist: load the kvm module"
     if "kvm" not in domain_types:
-        return False, "libvirt offers no kvm domain type: QEMU cannot open /dev/kvm (check its permissions and the kvm group)"
+        return (
+            False,
+            "libvirt offers no kvm domain type: QEMU cannot open /dev/kvm (check its permissions and the kvm group)",
+        )
     return True, "hardware virtualisation is available and libvirt offers the kvm domain type"

@@ -59,7 +59,7 @@ def connection_hint(uri: str) -> str:
             "(/run/libvirt/libvirt-sock or /run/libvirt/virtqemud-sock), and that this user may open it "
             "(root, or a member of the libvirt group)"
         )
-    if transport == "ssh" or transport == "libssh":
+    if transport in {"ssh", "libssh"}:
         return (
             f"check that this host can SSH to {parts.hostname} non-interactively (key-based login), and that "
             "libvirtd runs there and its socket is accessible to the SSH user"

@@ -17,7 +17,7 @@ description:
   - The CPU and kernel-module checks are done only when O(uri) names the host the module runs on; for a
     remote URI, libvirt's capabilities are trusted.
 author:
-  - kvmfleet maintainers
+  - kvmfleet maintainers (@kvmfleet)
 extends_documentation_fragment:
   - kvmfleet.kvm.connection
 attributes:
@@ -31,6 +31,7 @@ attributes:
     support: full
     description: Reads only.
   platform:
+    support: full
     platforms: posix
     description: Runs where the libvirt Python binding is installed, usually the hypervisor itself.
 """

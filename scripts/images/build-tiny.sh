@@ -30,6 +30,7 @@ busybox depmod -b "$work/kernel" "$kver"
 root="$work/initramfs"
 mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,usr/bin,usr/sbin,"lib/modules/$kver"}
 cp /bin/busybox "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
 install -m 0755 "$here/tiny-init.sh" "$root/init"
 cat > "$root/etc/udhcpc.sh" <<'SCRIPT'
 #!/bin/sh

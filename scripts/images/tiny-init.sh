@@ -1,4 +1,4 @@
-#!/bin/busybox sh
+#!/bin/sh
 # /init of the tiny test guest: load virtio drivers, take a DHCP lease on the first NIC, print a marker
 # with the address on the serial console, power off on the ACPI power button, and stay up.
 # Kernel command line switches: kvmfleet.nonet (skip DHCP), kvmfleet.halt (power off after the marker).
@@ -7,18 +7,21 @@
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-for m in $(cat /etc/modules); do modprobe "$m" 2>/dev/null; done
+while read -r m; do modprobe "$m" 2>/dev/null; done < /etc/modules
 echo "KVMFLEET-TINY-BOOTED kernel=$(uname -r)"
 
 # ACPI power button -> clean power off, so graceful shutdown (virsh shutdown) works
 mkdir -p /etc/acpi/PWRF
-printf '#!/bin/sh\necho KVMFLEET-TINY-POWEROFF\nsync\npoweroff -f\n' > /etc/acpi/PWRF/00000080
+printf '#!/bin/sh\necho KVMFLEET-TINY-POWEROFF > /dev/console\nsync\npoweroff -f\n' > /etc/acpi/PWRF/00000080
 chmod +x /etc/acpi/PWRF/00000080
 acpid -c /etc/acpi -l /tmp/acpid.log 2>/dev/null
 
 ip link set lo up
 addr=none
-iface=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
+iface=""
+for dev in /sys/class/net/*; do
+    [ "${dev##*/}" = lo ] || { iface=${dev##*/}; break; }
+done
 if [ -n "$iface" ] && ! grep -q kvmfleet.nonet /proc/cmdline; then
     ip link set "$iface" up
     if udhcpc -i "$iface" -s /etc/udhcpc.sh -t 20 -T 1 -n -q >/tmp/udhcpc.log 2>&1; then

@@ -1,0 +1,107 @@
+"""Fixtures for tests against the real libvirtd at qemu:///system.
+
+The daemon must run (scripts/setup.sh starts it): a test that cannot reach it fails, it never skips.
+Every test gets a random name prefix; whatever it created under that prefix is removed afterwards,
+also when the test failed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import secrets
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import kvmtest
+import pytest
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
+
+
+@pytest.fixture(scope="session")
+def conn() -> Iterator[Any]:
+    """A connection to the real libvirtd, through the collection's own connection code."""
+    try:
+        connection = connect(kvmtest.SYSTEM_URI)
+    except KvmFleetError as exc:
+        pytest.fail(f"integration tests need libvirtd (run scripts/setup.sh): {exc.msg}", pytrace=False)
+    # leftovers of an earlier run that was killed before its cleanup
+    kvmtest.remove_prefixed(connection, kvmtest.TEST_PREFIX)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def prefix(conn: Any) -> Iterator[str]:
+    """A random name prefix; every libvirt object named with it is removed after the test."""
+    name_prefix = kvmtest.random_prefix()
+    yield name_prefix
+    kvmtest.remove_prefixed(conn, name_prefix)
+
+
+@pytest.fixture(scope="session")
+def tiny_image() -> Path:
+    """The tiny guest's kernel and initramfs (built by scripts/images/build-tiny.sh)."""
+    image = kvmtest.TINY_IMAGE
+    if not (image / ".complete").exists():
+        subprocess.run(["bash", str(kvmtest.ROOT / "scripts/images/build-tiny.sh")], check=True, capture_output=True)
+    assert (image / "vmlinuz").stat().st_size > 1_000_000
+    assert (image / "initrd.img").stat().st_size > 100_000
+    return image.resolve()
+
+
+def _free_subnet(conn: Any) -> ipaddress.IPv4Network:
+    """A /24 in 10.254.0.0/16 that no route and no libvirt network of this host uses."""
+    used = subprocess.run(
+        ["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True, check=True
+    ).stdout
+    taken = {
+        ipaddress.ip_network(word, strict=False)
+        for line in used.splitlines()
+        for word in line.split()[:1]
+        if "/" in word
+    }
+    for net in conn.listAllNetworks():
+        taken.update(ipaddress.ip_network(f"{ip}/24", strict=False) for ip in _network_addresses(net.XMLDesc()))
+    candidates = list(range(10, 250))
+    random.shuffle(candidates)
+    for third in candidates:
+        subnet = ipaddress.ip_network(f"10.254.{third}.0/24")
+        if not any(subnet.overlaps(other) for other in taken):
+            return subnet
+    raise AssertionError("no free /24 in 10.254.0.0/16 for the test network")
+
+
+def _network_addresses(xml: str) -> list[str]:
+    import xml.etree.ElementTree as ET
+
+    return [ip.get("address", "") for ip in ET.fromstring(xml).findall("ip") if ip.get("family", "ipv4") == "ipv4"]
+
+
+@pytest.fixture(scope="session")
+def test_network(conn: Any) -> Iterator[dict[str, str]]:
+    """An isolated libvirt network with DHCP on its own bridge, for the whole session."""
+    name = f"{kvmtest.TEST_PREFIX}net-{secrets.token_hex(3)}"
+    bridge = f"kvt{secrets.token_hex(3)}"
+    subnet = _free_subnet(conn)
+    hosts = list(subnet.hosts())
+    xml = f"""<network>
+  <name>{name}</name>
+  <bridge name='{bridge}' stp='off'/>
+  <ip address='{hosts[0]}' netmask='{subnet.netmask}'>
+    <dhcp><range start='{hosts[99]}' end='{hosts[199]}'/></dhcp>
+  </ip>
+</network>"""
+    net = conn.networkCreateXML(xml)
+    yield {"name": name, "bridge": bridge, "subnet": str(subnet), "gateway": str(hosts[0])}
+    net.destroy()
+
+
+@pytest.fixture
+def play() -> Callable[..., kvmtest.PlayResult]:
+    """Run a play of tasks against localhost: ``play(tasks, check=..., diff=...)``."""
+    return kvmtest.run_playbook

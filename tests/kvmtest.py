@@ -1,0 +1,231 @@
+"""Helpers shared by the integration tests and the benchmarks: paths, virsh, playbook runs, tiny guests.
+
+Nothing here is a mock: every helper drives the real libvirtd, the real ansible-playbook and real QEMU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = Path(os.environ.get("KVMFLEET_CACHE", ROOT / ".cache"))
+COLLECTIONS = CACHE / "collections"
+VENV_BIN = Path(sys.executable).parent
+TINY_IMAGE = CACHE / "images" / "tiny"
+SYSTEM_URI = "qemu:///system"
+TEST_PREFIX = "kvt-"
+
+
+def random_prefix() -> str:
+    """A fresh name prefix for one test's libvirt objects: ``kvt-<8 hex>-``."""
+    return f"{TEST_PREFIX}{secrets.token_hex(4)}-"
+
+
+def virsh(*args: str, uri: str = SYSTEM_URI, check: bool = True) -> str:
+    """Run virsh against ``uri`` and return its standard output."""
+    proc = subprocess.run(["virsh", "-q", "-c", uri, *args], capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"virsh {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def domain_names(uri: str = SYSTEM_URI) -> list[str]:
+    """All defined or running domains, as ``virsh list --all --name`` shows them."""
+    return sorted(line for line in virsh("list", "--all", "--name", uri=uri).splitlines() if line.strip())
+
+
+def ansible_env(**extra: str) -> dict[str, str]:
+    """Environment for ansible-* commands that use this checkout as kvmfleet.kvm."""
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_RETRY_FILES_ENABLED="false",
+    )
+    path = env.get("PATH", "").split(os.pathsep)
+    env["PATH"] = os.pathsep.join([str(VENV_BIN), *[p for p in path if p != str(VENV_BIN)]])
+    env.update(extra)
+    return env
+
+
+@dataclass
+class PlayResult:
+    """A finished ansible-playbook run, parsed from the ansible.posix.json callback."""
+
+    rc: int
+    data: dict[str, Any]
+    stderr: str
+    tasks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def result(self, name: str | None = None) -> dict[str, Any]:
+        """The localhost result of the task called ``name`` (or of the only task)."""
+        names = [task[0] for task in self.tasks]
+        if name is None:
+            if len(self.tasks) != 1:
+                raise AssertionError(f"play ran {len(self.tasks)} tasks; name one: {names}")
+            return self.tasks[0][1]
+        for task_name, res in self.tasks:
+            if task_name == name:
+                return res
+        raise AssertionError(f"no task {name!r} in {names}")
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return self.data.get("stats", {}).get("localhost", {})
+
+
+def run_playbook(
+    tasks: list[dict[str, Any]],
+    *,
+    check: bool = False,
+    diff: bool = False,
+    extra_vars: dict[str, Any] | None = None,
+    play_vars: dict[str, Any] | None = None,
+    roles: Iterable[dict[str, Any]] = (),
+) -> PlayResult:
+    """Run one play of ``tasks`` against localhost and return its parsed result."""
+    play: dict[str, Any] = {
+        "name": "kvmfleet test",
+        "hosts": "localhost",
+        "connection": "local",
+        "gather_facts": False,
+        "vars": play_vars or {},
+        "tasks": tasks,
+    }
+    if roles:
+        play["roles"] = list(roles)
+    with tempfile.TemporaryDirectory(prefix="kvmfleet-play-") as tmp:
+        playbook = Path(tmp) / "play.yml"
+        playbook.write_text(json.dumps([play]))  # JSON is YAML
+        cmd = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        if extra_vars:
+            cmd += ["-e", json.dumps(extra_vars)]
+        env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    try:
+        data = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(
+            f"ansible-playbook printed no JSON (rc={proc.returncode}): {proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        ) from exc
+    results = [
+        (task["task"]["name"], task["hosts"].get("localhost", {}))
+        for play_data in data.get("plays", [])
+        for task in play_data.get("tasks", [])
+    ]
+    return PlayResult(rc=proc.returncode, data=data, stderr=proc.stderr, tasks=results)
+
+
+def tiny_domain_xml(
+    name: str,
+    network: str | None,
+    serial_log: str | Path,
+    *,
+    image: Path = TINY_IMAGE,
+    memory_mib: int = 128,
+    cmdline_extra: str = "",
+) -> str:
+    """Domain XML of a tiny direct-boot guest (TCG) with its serial console copied to ``serial_log``."""
+    image = image.resolve()
+    nic = (
+        f"<interface type='network'><source network='{escape(network)}'/><model type='virtio'/></interface>"
+        if network
+        else ""
+    )
+    return f"""<domain type='qemu'>
+  <name>{escape(name)}</name>
+  <memory unit='MiB'>{memory_mib}</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>{escape(str(image / "vmlinuz"))}</kernel>
+    <initrd>{escape(str(image / "initrd.img"))}</initrd>
+    <cmdline>console=ttyS0 panic=-1 quiet {escape(cmdline_extra)}</cmdline>
+  </os>
+  <features><acpi/><tcg><tb-cache unit='MiB'>32</tb-cache></tcg></features>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>
+    {nic}
+    <serial type='pty'><log file='{escape(str(serial_log))}' append='off'/></serial>
+    <console type='pty'/>
+  </devices>
+</domain>"""
+
+
+def wait_for_serial(path: str | Path, marker: str, timeout: float = 90.0) -> str:
+    """Wait until ``marker`` appears in the serial log ``path``; return the line that holds it."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        try:
+            text = Path(path).read_text(errors="replace")
+        except OSError:
+            text = ""
+        for line in text.splitlines():
+            if marker in line:
+                return line.strip()
+        time.sleep(0.5)
+    raise AssertionError(f"{marker!r} did not appear in {path} within {timeout:.0f} s; log so far:\n{text[-2000:]}")
+
+
+def remove_prefixed(conn: Any, prefix: str) -> list[str]:
+    """Destroy and undefine every domain, network, pool and volume whose name starts with ``prefix``."""
+    import libvirt
+
+    removed: list[str] = []
+    undefine_flags = 0
+    for flag in (
+        "VIR_DOMAIN_UNDEFINE_NVRAM",
+        "VIR_DOMAIN_UNDEFINE_MANAGED_SAVE",
+        "VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA",
+        "VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA",
+        "VIR_DOMAIN_UNDEFINE_TPM",
+    ):
+        undefine_flags |= getattr(libvirt, flag, 0)
+    for dom in conn.listAllDomains():
+        if dom.name().startswith(prefix):
+            if dom.isActive():
+                dom.destroy()
+            if dom.isPersistent():
+                dom.undefineFlags(undefine_flags)
+            removed.append(f"domain {dom.name()}")
+    for pool in conn.listAllStoragePools():
+        if pool.isActive():
+            pool.refresh()
+            for vol in pool.listAllVolumes():
+                if vol.name().startswith(prefix):
+                    vol.delete()
+                    removed.append(f"volume {vol.name()}")
+        if pool.name().startswith(prefix):
+            if pool.isActive():
+                pool.destroy()
+            if pool.isPersistent():
+                pool.undefine()
+            removed.append(f"pool {pool.name()}")
+    for net in conn.listAllNetworks():
+        if net.name().startswith(prefix):
+            if net.isActive():
+                net.destroy()
+            if net.isPersistent():
+                net.undefine()
+            removed.append(f"network {net.name()}")
+    return removed

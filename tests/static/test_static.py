@@ -1,0 +1,87 @@
+"""Static checks of the collection, run by the same test command as everything else.
+
+ruff, ansible-lint (profile production, no skip list), ansible-test sanity (no ignore file), the
+built collection tarball, ansible-doc for every module, and the action group in meta/runtime.yml.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import kvmtest
+import pytest
+import yaml
+
+ROOT = kvmtest.ROOT
+MODULES = sorted(p.stem for p in (ROOT / "plugins/modules").glob("*.py") if p.stem != "__init__")
+
+
+def run(cmd: list[str], cwd: Path = ROOT, timeout: int = 1800, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=kvmtest.ansible_env(**env), check=False
+    )
+
+
+def assert_ok(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode == 0, (
+        f"{' '.join(proc.args)} exited {proc.returncode}:\n{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}"
+    )
+
+
+def test_ruff() -> None:
+    assert_ok(run([str(kvmtest.VENV_BIN / "ruff"), "check", "."]))
+
+
+def test_ansible_lint_production() -> None:
+    config = yaml.safe_load((ROOT / ".ansible-lint").read_text())
+    assert config["profile"] == "production"
+    assert "skip_list" not in config and "warn_list" not in config
+    assert_ok(run([str(kvmtest.VENV_BIN / "ansible-lint"), "--strict"]))
+
+
+def test_ansible_test_sanity() -> None:
+    assert not (ROOT / "tests/sanity").exists(), "no sanity ignore files"
+    collection = kvmtest.COLLECTIONS / "ansible_collections/kvmfleet/kvm"
+    assert collection.resolve() == ROOT
+    proc = run(
+        [str(kvmtest.VENV_BIN / "ansible-test"), "sanity", "--local", "--python", "3.11", "--color", "no"],
+        cwd=collection,
+        ANSIBLE_TEST_CONTENT_ROOT=str(collection),
+    )
+    assert_ok(proc)
+    assert "sanity test(s) listed below" not in proc.stdout
+
+
+def test_galaxy_build_leaves_out_tests_and_caches(tmp_path: Path) -> None:
+    assert_ok(run([str(kvmtest.VENV_BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path)]))
+    (tarball,) = tmp_path.glob("kvmfleet-kvm-*.tar.gz")
+    with tarfile.open(tarball) as tar:
+        names = tar.getnames()
+    top = {name.split("/", 1)[0] for name in names}
+    assert {"MANIFEST.json", "FILES.json", "README.md", "meta", "plugins"} <= top
+    assert not top & {"tests", "molecule", "bench", "scripts", ".cache", ".ci", ".git", "ansible.cfg"}
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert "plugins/modules/host_info.py" in names
+
+
+def test_action_group_lists_every_module() -> None:
+    runtime = yaml.safe_load((ROOT / "meta/runtime.yml").read_text())
+    assert runtime["requires_ansible"] == ">=2.17.0"
+    assert sorted(runtime["action_groups"]["kvm"]) == MODULES
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_ansible_doc(module: str) -> None:
+    proc = run([str(kvmtest.VENV_BIN / "ansible-doc"), "-t", "module", "--json", f"kvmfleet.kvm.{module}"])
+    assert_ok(proc)
+    doc = json.loads(proc.stdout)[f"kvmfleet.kvm.{module}"]
+    assert doc["doc"]["options"]["uri"]["default"] == "qemu:///system"  # the connection fragment
+    assert doc["examples"].strip() and doc["return"]
+    assert {"check_mode", "diff_mode", "idempotent"} <= set(doc["doc"]["attributes"])
+
+
+def test_changelog_lint() -> None:
+    assert_ok(run([str(kvmtest.VENV_BIN / "antsibull-changelog"), "lint"]))
