@@ -29,8 +29,6 @@ def conn() -> Iterator[Any]:
         connection = connect(kvmtest.SYSTEM_URI)
     except KvmFleetError as exc:
         pytest.fail(f"integration tests need libvirtd (run scripts/setup.sh): {exc.msg}", pytrace=False)
-    # leftovers of an earlier run that was killed before its cleanup
-    kvmtest.remove_prefixed(connection, kvmtest.TEST_PREFIX)
     yield connection
     connection.close()
 
