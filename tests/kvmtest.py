@@ -215,17 +215,12 @@ def remove_prefixed(conn: Any, prefix: str) -> list[str]:
                 if vol.name().startswith(prefix):
                     vol.delete()
                     removed.append(f"volume {vol.name()}")
-        if pool.name().startswith(prefix):
-            if pool.isActive():
-                pool.destroy()
-            if pool.isPersistent():
-                pool.undefine()
-            removed.append(f"pool {pool.name()}")
-    for net in conn.listAllNetworks():
-        if net.name().startswith(prefix):
-            if net.isActive():
-                net.destroy()
-            if net.isPersistent():
-                net.undefine()
-            removed.append(f"network {net.name()}")
+    for kind, objects in (("pool", conn.listAllStoragePools()), ("network", conn.listAllNetworks())):
+        for obj in objects:
+            if obj.name().startswith(prefix):
+                if obj.isActive():
+                    obj.destroy()
+                if obj.isPersistent():
+                    obj.undefine()
+                removed.append(f"{kind} {obj.name()}")
     return removed
