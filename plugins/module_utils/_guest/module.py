@@ -1,0 +1,22 @@
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The guest module's main(): the option table in, converge, one guest's result out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST_MODULE
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.runner import converge
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import TableModule, run_module
+
+
+def _guest(conn: Any, module: Any) -> dict[str, Any]:
+    values = {key: value for key, value in module.values.items() if key != "uri"}
+    (result,) = converge(conn, module.params["uri"], [("", values)], module.check_mode)
+    return result
+
+
+def run_guest_module() -> None:
+    module = TableModule(GUEST_MODULE, supports_check_mode=True)
+    run_module(module, _guest)

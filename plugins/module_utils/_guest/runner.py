@@ -1,0 +1,77 @@
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Converge guests: plan every guest first (nothing is touched if any plan fails), then execute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import GuestPlan, GuestPlanner, HostContext
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+
+
+def plan_all(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]]) -> list[GuestPlan]:
+    """Plans for ``(field path, validated values)`` pairs; all problems of all guests at once."""
+    host = HostContext(conn, uri)
+    plans: list[GuestPlan] = []
+    problems: list[tuple[str, str]] = []
+    names: dict[str, str] = {}
+    for path, values in guests:
+        if values["name"] in names:
+            problems.append(
+                (f"{path}.name" if path else "name", f"{values['name']} is also the name of {names[values['name']]}")
+            )
+            continue
+        names[values["name"]] = path or "the guest"
+        try:
+            plans.append(GuestPlanner(host, values, path).plan())
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ValidationError(problems)
+    return plans
+
+
+def execute(conn: Any, plan: GuestPlan) -> None:
+    lv = require_libvirt()
+    for action in plan.actions:
+        try:
+            action.run()
+        except lv.libvirtError as exc:
+            raise KvmFleetError(
+                f"{plan.name}: {action.description} failed: {exc.get_error_message()}",
+                guest=plan.name,
+                done=[a.description for a in plan.actions[: plan.actions.index(action)]],
+            ) from exc
+
+
+def final_state(conn: Any, plan: GuestPlan, check_mode: bool) -> str:
+    if check_mode:
+        if plan.desired_state == "present":
+            return power.STOPPED if plan.before_state == power.ABSENT else plan.before_state
+        return plan.desired_state
+    lv = require_libvirt()
+    try:
+        return power.power_state(conn.lookupByName(plan.name))
+    except lv.libvirtError:
+        return power.ABSENT
+
+
+def converge(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]], check_mode: bool) -> list[dict[str, Any]]:
+    """Plan all guests, execute the plans in order (unless check mode) and return one result per guest."""
+    lv = require_libvirt()
+    plans = plan_all(conn, uri, guests)
+    results = []
+    for (_, values), plan in zip(guests, plans):
+        if not check_mode:
+            execute(conn, plan)
+        xml = None
+        if values.get("return_xml"):
+            if check_mode or plan.desired_state == power.ABSENT:
+                xml = plan.definition
+            else:
+                xml = conn.lookupByName(plan.name).XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE)
+        results.append(plan.result(final_state(conn, plan, check_mode), check_mode, xml))
+    return results

@@ -1,0 +1,498 @@
+#!/usr/bin/python
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: guest
+short_description: Declare a libvirt guest with typed options; update it in place, live where possible
+version_added: 0.1.0
+description:
+  - Makes one libvirt guest (domain) match the options given. A guest that does not exist is
+    created; a guest that exists is updated, comparing only the options that are set with what
+    libvirt reports. Values libvirt fills in (MAC and PCI addresses, UUID, controllers, seclabel)
+    never count as a change.
+  - Each difference is applied live on a running guest when libvirt allows it (vCPUs up to
+    O(max_vcpus), memory up to O(max_memory), NIC and disk attach and detach, cdrom media, link
+    state, disk growth, title, description, tags, autostart) and persisted; any other difference is
+    persisted and takes effect at the next boot, reported in RV(reboot_required). The guest is
+    restarted for it only with O(restart=if_needed).
+  - Nothing is recreated silently; a difference that cannot be made in place (O(uuid), O(arch))
+    fails and names the option that allows recreating.
+  - All options are validated together before anything is changed; every error names its field,
+    such as C(disks[1].size).
+  - To converge many guests in one task, use M(kvmfleet.kvm.guests).
+author:
+  - kvmfleet maintainers (@kvmfleet)
+extends_documentation_fragment:
+  - kvmfleet.kvm.connection
+attributes:
+  check_mode:
+    support: full
+    description: The same plan as a real run is made; only the calls that change the host are skipped. V(changed), the diff and RV(actions) are the same as in a real run.
+  diff_mode:
+    support: full
+    description: The diff holds only the options that differ.
+  idempotent:
+    support: full
+    description: A second run with the same options changes nothing.
+  platform:
+    support: full
+    platforms: posix
+options:
+  name:
+    description: Name of the guest.
+    type: str
+    required: true
+  uuid:
+    description: UUID of the guest. Default when created - chosen by libvirt. Cannot change in place.
+    type: str
+  title:
+    description: A short title, shown by C(virsh list --title). Changed live.
+    type: str
+  description:
+    description: A free-form description. Changed live.
+    type: str
+  tags:
+    description:
+      - Tags kept in the guest's metadata (namespace C(urn:kvmfleet:guest:1)), read back by the
+        collection's inventory and fleet code. Order does not matter. Changed live.
+    type: list
+    elements: str
+  virt_type:
+    description:
+      - V(kvm) for hardware acceleration, V(qemu) for TCG emulation. V(auto) picks V(kvm) only where
+        the host can really run KVM guests (see M(kvmfleet.kvm.host_info)). Default when created - V(auto).
+    type: str
+    choices: [auto, kvm, qemu]
+  arch:
+    description: Guest CPU architecture. Default when created - V(x86_64). Cannot change in place.
+    type: str
+  machine:
+    description:
+      - Machine type. An alias such as V(q35) or V(pc) matches any version of that machine type, so
+        a QEMU upgrade does not make guests differ. Default when created - V(q35).
+    type: str
+  emulator:
+    description: Path of the QEMU binary. Default - libvirt's choice for O(arch).
+    type: str
+  firmware:
+    description: V(bios) (SeaBIOS) or V(uefi) (OVMF, with a persistent nvram that removal deletes).
+    type: str
+    choices: [bios, uefi]
+  secure_boot:
+    description: UEFI secure boot with enrolled keys. Needs O(firmware=uefi) and the q35 machine.
+    type: bool
+  kernel:
+    description: Absolute path of a kernel on the hypervisor, for direct kernel boot.
+    type: str
+  initrd:
+    description: Absolute path of an initrd on the hypervisor, for direct kernel boot.
+    type: str
+  cmdline:
+    description: Kernel command line, for direct kernel boot.
+    type: str
+  boot:
+    description: Boot device order. Excludes per-device O(disks[].boot_order) and O(interfaces[].boot_order).
+    type: list
+    elements: str
+    choices: [hd, cdrom, network]
+  vcpus:
+    description: Number of vCPUs. Changed live up to O(max_vcpus). Default when created - V(1).
+    type: int
+  max_vcpus:
+    description: Maximum vCPUs for hotplug. Default - O(vcpus).
+    type: int
+  cpu:
+    description: CPU model, topology, pinning and NUMA cells.
+    type: dict
+    suboptions:
+      mode:
+        description: How the guest CPU relates to the host's.
+        type: str
+        choices: [host-passthrough, host-model, custom, maximum]
+      model:
+        description: CPU model for O(cpu.mode=custom).
+        type: str
+      sockets:
+        description: Sockets; with O(cpu.cores) and O(cpu.threads), their product must equal the vCPUs.
+        type: int
+      cores:
+        description: Cores per socket.
+        type: int
+      threads:
+        description: Threads per core.
+        type: int
+      pinning:
+        description: vCPU to host CPU pinning.
+        type: list
+        elements: dict
+        suboptions:
+          vcpu:
+            description: vCPU number, from 0.
+            type: int
+            required: true
+          cpuset:
+            description: Host CPUs, such as V(2) or V(0-3,^1).
+            type: str
+            required: true
+      numa:
+        description: Guest NUMA cells.
+        type: list
+        elements: dict
+        suboptions:
+          cpus:
+            description: vCPUs of the cell, such as V(0-1).
+            type: str
+            required: true
+          memory:
+            description: Memory of the cell, with a unit (V(1GiB)); a bare number is MiB.
+            type: raw
+            required: true
+  memory:
+    description:
+      - Memory, with a unit (V(512M), V(2GiB)); a bare number is MiB. Changed live (balloon) up to
+        O(max_memory). Default when created - V(512MiB).
+    type: raw
+  max_memory:
+    description: Maximum memory the balloon can give the guest. Default - O(memory).
+    type: raw
+  hugepages:
+    description: Back the guest's memory with huge pages.
+    type: bool
+  balloon:
+    description: A virtio memory balloon (needed to change O(memory) live). libvirt adds one by default.
+    type: bool
+  tb_cache:
+    description:
+      - Translation block cache of a TCG (V(qemu)) guest, with a unit. QEMU's default costs 1 GiB of
+        host memory per guest. Default when created - V(32MiB). Ignored for KVM guests.
+    type: raw
+  disks:
+    description:
+      - The guest's disks, in order. Each is an overlay on a base image (O(disks[].backing_image)),
+        a new blank volume (O(disks[].size)), an existing volume (O(disks[].volume)) or path
+        (O(disks[].path)), or a cdrom. Volumes are created when absent; sizes grow, never shrink.
+      - When set, the list is complete - disks not in it are detached (their volumes are kept).
+    type: list
+    elements: dict
+    suboptions:
+      device:
+        description: V(disk) or V(cdrom).
+        type: str
+        choices: [disk, cdrom]
+        default: disk
+      bus:
+        description: Bus. Default V(virtio) for disks, V(sata) for cdroms.
+        type: str
+        choices: [virtio, scsi, sata]
+      target:
+        description: Device name in the guest (V(vda), V(sdb)). Default - the next free name on the bus.
+        type: str
+      pool:
+        description: Storage pool of the volume. Default V(default).
+        type: str
+      volume:
+        description: Volume name. Default for new volumes - V(<name>-<target>.<format>).
+        type: str
+      size:
+        description: Capacity, with a unit; a bare number is GiB. Grown live on a running guest.
+        type: raw
+      format:
+        description: Image format. Default V(qcow2) for new volumes.
+        type: str
+        choices: [qcow2, raw]
+      backing_image:
+        description:
+          - Base image of a copy-on-write qcow2 overlay - a volume name in O(disks[].pool) or an absolute
+            path of a volume. Creating the overlay costs the same whatever the base's size. Used
+            when the volume is created.
+        type: str
+      path:
+        description: Absolute path of an existing file or block device.
+        type: str
+      cache:
+        description: Host cache mode.
+        type: str
+        choices: [default, none, writeback, writethrough, directsync, unsafe]
+      io:
+        description: I/O mode.
+        type: str
+        choices: [native, threads, io_uring]
+      discard:
+        description: Pass discard (TRIM) requests to the image.
+        type: str
+        choices: [unmap, ignore]
+      readonly:
+        description: Read-only disk.
+        type: bool
+      boot_order:
+        description: Boot order of this disk (1 first).
+        type: int
+  interfaces:
+    description:
+      - The guest's network interfaces, in order. When set, the list is complete - interfaces not in
+        it are detached. An interface without O(interfaces[].mac) is matched by position; a new one gets
+        a MAC derived from the guest name and position, so reruns never churn.
+    type: list
+    elements: dict
+    suboptions:
+      type:
+        description: V(network) (libvirt network), V(bridge) (host bridge) or V(direct) (macvtap).
+        type: str
+        choices: [network, bridge, direct]
+        default: network
+      source:
+        description: The network's name, the bridge, or the host interface for V(direct).
+        type: str
+        required: true
+      model:
+        description: NIC model. Default V(virtio).
+        type: str
+        choices: [virtio, e1000, e1000e, rtl8139, vmxnet3]
+      mac:
+        description: MAC address.
+        type: str
+      vlan:
+        description: VLAN tag (Open vSwitch bridges and V(direct) interfaces).
+        type: int
+      link_state:
+        description: Link state. Changed live.
+        type: str
+        choices: [up, down]
+      mode:
+        description: macvtap mode, for V(direct).
+        type: str
+        choices: [bridge, vepa, private, passthrough]
+      boot_order:
+        description: Boot order of this interface (1 first).
+        type: int
+  cloud_init:
+    description:
+      - cloud-init NoCloud data, written to a seed ISO volume V(<name>-cidata.iso) attached as a cdrom.
+        The ISO is rebuilt only when its content changes (a digest is kept in the guest's metadata).
+      - Needs C(genisoimage), C(mkisofs) or C(xorrisofs) on the host that runs the module.
+    type: dict
+    suboptions:
+      user_data:
+        description: User data - a string, or a dictionary written as C(#cloud-config). Never shown in output.
+        type: raw
+      meta_data:
+        description: Meta data, a string or dictionary. Default - instance-id and local-hostname set to O(name).
+        type: raw
+      network_config:
+        description: Network configuration (version 1 or 2), a string or dictionary.
+        type: raw
+      pool:
+        description: Pool of the seed volume. Default - the first disk's pool, else V(default).
+        type: str
+  console:
+    description: The serial console. Default when created - a pty.
+    type: dict
+    suboptions:
+      type:
+        description: V(pty) (C(virsh console)) or V(file) (output only).
+        type: str
+        choices: [pty, file]
+        default: pty
+      log:
+        description: Absolute path of a file that receives everything the console prints.
+        type: str
+  graphics:
+    description: Graphical console.
+    type: dict
+    suboptions:
+      type:
+        description: V(none), V(vnc) or V(spice).
+        type: str
+        choices: [none, vnc, spice]
+        required: true
+      listen:
+        description: Address to listen on. Default V(127.0.0.1).
+        type: str
+      port:
+        description: Port; V(-1) (default) picks one when the guest starts.
+        type: int
+      password:
+        description: Console password. Never shown in output.
+        type: str
+  video:
+    description: Video device model.
+    type: str
+    choices: [none, virtio, vga, qxl, bochs, cirrus, ramfb]
+  rng:
+    description: A virtio random number generator fed from the host's C(/dev/urandom).
+    type: bool
+  guest_agent:
+    description: The QEMU guest agent channel. Default when created - V(true).
+    type: bool
+  tpm:
+    description: An emulated TPM 2.0 (needs C(swtpm) on the hypervisor).
+    type: bool
+  hostdevs:
+    description: Host PCI devices passed through, by address (V(0000:03:00.0)).
+    type: list
+    elements: str
+  watchdog:
+    description: A watchdog device.
+    type: dict
+    suboptions:
+      model:
+        description: Watchdog model.
+        type: str
+        choices: [i6300esb, itco, ib700]
+        default: i6300esb
+      action:
+        description: What happens when it fires.
+        type: str
+        choices: [reset, shutdown, poweroff, pause, none, dump, inject-nmi]
+        default: reset
+  on_poweroff:
+    description: What libvirt does when the guest powers off.
+    type: str
+    choices: [destroy, restart, preserve, rename-restart]
+  on_reboot:
+    description: What libvirt does when the guest reboots.
+    type: str
+    choices: [destroy, restart, preserve, rename-restart]
+  on_crash:
+    description: What libvirt does when the guest crashes.
+    type: str
+    choices: [destroy, restart, preserve, rename-restart, coredump-destroy, coredump-restart]
+  autostart:
+    description: Start the guest when the hypervisor boots. Changed immediately.
+    type: bool
+  state:
+    description:
+      - V(present) - defined, its power state left as it is.
+      - V(running), V(paused) - defined and in that state.
+      - V(stopped) - defined and shut down gracefully; waits until it is off (O(shutdown_timeout)), then
+        fails unless O(force=true) allows a power-off.
+      - V(absent) - shut down like V(stopped), then undefined with its UEFI nvram and snapshot
+        metadata; volumes are kept unless O(remove_volumes=true). Idempotent.
+    type: str
+    choices: [present, running, stopped, paused, absent]
+    default: present
+  restart:
+    description:
+      - V(if_needed) restarts a running guest (graceful shutdown, then start) when changes take effect
+        only at the next boot. V(never) leaves it running and reports RV(reboot_required).
+    type: str
+    choices: [never, if_needed]
+    default: never
+  force:
+    description: Allow a forced power-off when a graceful shutdown does not finish within O(shutdown_timeout).
+    type: bool
+    default: false
+  recreate:
+    description: Allow undefining and defining the guest again for changes that cannot be made in place.
+    type: bool
+    default: false
+  remove_volumes:
+    description: With O(state=absent), also delete the volumes the guest writes to (and its cloud-init seed). Read-only media are kept.
+    type: bool
+    default: false
+  shutdown_timeout:
+    description: Seconds to wait for a graceful shutdown.
+    type: int
+    default: 120
+  return_xml:
+    description: Return the guest's persistent XML definition as RV(xml).
+    type: bool
+    default: false
+seealso:
+  - module: kvmfleet.kvm.guests
+  - module: kvmfleet.kvm.host_info
+"""
+
+EXAMPLES = r"""
+- name: A guest from a base image, with cloud-init, running
+  kvmfleet.kvm.guest:
+    name: web1
+    memory: 2GiB
+    max_memory: 4GiB
+    vcpus: 2
+    max_vcpus: 4
+    disks:
+      - backing_image: debian-12-genericcloud-amd64.qcow2
+        size: 20GiB
+    interfaces:
+      - source: default
+    cloud_init:
+      user_data:
+        users:
+          - name: admin
+            ssh_authorized_keys: ["{{ lookup('ansible.builtin.file', '~/.ssh/id_ed25519.pub') }}"]
+            sudo: ALL=(ALL) NOPASSWD:ALL
+    tags: [web, production]
+    state: running
+
+- name: More memory - applied live, no restart
+  kvmfleet.kvm.guest:
+    name: web1
+    memory: 3GiB
+
+- name: A change that needs a reboot, and the restart allowed
+  kvmfleet.kvm.guest:
+    name: web1
+    machine: pc-q35-7.2
+    restart: if_needed
+
+- name: Remove the guest and its volumes
+  kvmfleet.kvm.guest:
+    name: web1
+    state: absent
+    force: true
+    remove_volumes: true
+"""
+
+RETURN = r"""
+name:
+  description: The guest's name.
+  returned: always
+  type: str
+  sample: web1
+state:
+  description: The guest's power state after the run (predicted in check mode).
+  returned: always
+  type: str
+  sample: running
+  choices: [running, paused, stopped, absent]
+actions:
+  description: What was done (in check mode - what would be done), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["set memory to 3GiB on the running guest", "update the persistent definition: memory"]
+reboot_required:
+  description: V(true) when changes were persisted that the running guest gets only at its next boot.
+  returned: always
+  type: bool
+  sample: false
+reboot_required_fields:
+  description: The options behind RV(reboot_required).
+  returned: always
+  type: list
+  elements: str
+  sample: [machine]
+diff:
+  description: The options that differ, before and after.
+  returned: always
+  type: dict
+  sample: {"before": {"memory": "2GiB"}, "after": {"memory": "3GiB"}}
+xml:
+  description: The persistent XML definition (in check mode - the definition that would be written).
+  returned: when O(return_xml=true) and the guest exists
+  type: str
+"""
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.module import run_guest_module
+
+
+def main() -> None:
+    run_guest_module()
+
+
+if __name__ == "__main__":
+    main()
