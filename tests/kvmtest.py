@@ -40,6 +40,14 @@ def virsh(*args: str, uri: str = SYSTEM_URI, check: bool = True) -> str:
     return proc.stdout
 
 
+def run_cmd(cmd: list[str]) -> str:
+    """Run a command, fail with its output if it fails, return its standard output."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc.stdout
+
+
 def domain_names(uri: str = SYSTEM_URI) -> list[str]:
     """All defined or running domains, as ``virsh list --all --name`` shows them."""
     return sorted(line for line in virsh("list", "--all", "--name", uri=uri).splitlines() if line.strip())

@@ -40,6 +40,7 @@ attributes:
   platform:
     support: full
     platforms: posix
+    description: Runs where the libvirt Python binding is installed, usually the hypervisor itself.
 options:
   name:
     description: Name of the guest.

@@ -1,7 +1,8 @@
 #!/bin/sh
 # /init of the tiny test guest: load virtio drivers, take a DHCP lease on the first NIC, print a marker
 # with the address on the serial console, power off on the ACPI power button, and stay up.
-# Kernel command line switches: kvmfleet.nonet (skip DHCP), kvmfleet.halt (power off after the marker).
+# Kernel command line switches: kvmfleet.nonet (skip DHCP), kvmfleet.halt (power off after the marker),
+# kvmfleet.noacpi (ignore the ACPI power button, like a hung guest).
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
 mount -t proc proc /proc
@@ -14,7 +15,7 @@ echo "KVMFLEET-TINY-BOOTED kernel=$(uname -r)"
 mkdir -p /etc/acpi/PWRF
 printf '#!/bin/sh\necho KVMFLEET-TINY-POWEROFF > /dev/console\nsync\npoweroff -f\n' > /etc/acpi/PWRF/00000080
 chmod +x /etc/acpi/PWRF/00000080
-acpid -c /etc/acpi -l /tmp/acpid.log 2>/dev/null
+grep -q kvmfleet.noacpi /proc/cmdline || acpid -c /etc/acpi -l /tmp/acpid.log 2>/dev/null
 
 ip link set lo up
 addr=none

@@ -103,3 +103,41 @@ def test_network(conn: Any) -> Iterator[dict[str, str]]:
 def play() -> Callable[..., kvmtest.PlayResult]:
     """Run a play of tasks against localhost: ``play(tasks, check=..., diff=...)``."""
     return kvmtest.run_playbook
+
+
+@pytest.fixture(scope="session")
+def test_pool(conn: Any) -> Iterator[dict[str, str]]:
+    """A dir storage pool of the session's own, under /var/lib/libvirt/images."""
+    name = f"{kvmtest.TEST_PREFIX}pool-{secrets.token_hex(3)}"
+    path = f"/var/lib/libvirt/images/{name}"
+    xml = f"<pool type='dir'><name>{name}</name><target><path>{path}</path></target></pool>"
+    pool = conn.storagePoolDefineXML(xml, 0)
+    pool.build(0)
+    pool.create(0)
+    yield {"name": name, "path": path}
+    pool.refresh(0)
+    for vol in pool.listAllVolumes():
+        vol.delete(0)
+    pool.destroy()
+    pool.delete(0)
+    pool.undefine()
+
+
+@pytest.fixture
+def triad(play: Callable[..., kvmtest.PlayResult]) -> Callable[..., list[dict[str, Any]]]:
+    """Run one task check -> apply -> check -> apply; assert changed, changed, not changed, not changed."""
+
+    def run(task: dict[str, Any]) -> list[dict[str, Any]]:
+        results = []
+        for check in (True, False, True, False):
+            outcome = play([{"name": "task", **task}], check=check, diff=True)
+            result = outcome.result("task")
+            assert not result.get("failed"), f"{'check' if check else 'apply'} failed: {result.get('msg')}"
+            results.append(result)
+        assert [r["changed"] for r in results] == [True, True, False, False], [r.get("actions") for r in results]
+        # check mode predicts exactly what the real run does
+        assert results[0]["actions"] == results[1]["actions"]
+        assert results[0]["diff"] == results[1]["diff"]
+        return results
+
+    return run

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST_MODULE
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import (
+    GUEST_MODULE,
+    GUESTS_MODULE,
+    merge_defaults,
+)
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.runner import converge
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import TableModule, run_module
 
@@ -20,3 +24,19 @@ def _guest(conn: Any, module: Any) -> dict[str, Any]:
 def run_guest_module() -> None:
     module = TableModule(GUEST_MODULE, supports_check_mode=True)
     run_module(module, _guest)
+
+
+def _guests(conn: Any, module: Any) -> dict[str, Any]:
+    items = [(f"guests[{index}]", values) for index, values in enumerate(module.values["guests"])]
+    results = converge(conn, module.params["uri"], items, module.check_mode)
+    return {
+        "changed": any(result["changed"] for result in results),
+        "guests": results,
+        "reboot_required": any(result["reboot_required"] for result in results),
+        "diff": [result["diff"] for result in results if result["changed"]],
+    }
+
+
+def run_guests_module() -> None:
+    module = TableModule(GUESTS_MODULE, prepare=merge_defaults, supports_check_mode=True)
+    run_module(module, _guests)

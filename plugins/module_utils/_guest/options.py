@@ -39,6 +39,12 @@ _TARGET = re.compile(r"^(vd|sd|hd)[a-z]{1,2}$")
 _VOLUME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
+def whole_mib(value: int) -> int:
+    if value % MiB:
+        raise OptionError("must be a whole number of MiB")
+    return value
+
+
 def guest_name(value: str) -> str:
     if not _NAME.match(value):
         raise OptionError(
@@ -226,6 +232,8 @@ CONSOLE = OptionTable(
 def _graphics_checks(graphics: dict[str, Any], path: str) -> list[Problem]:
     if graphics["type"] == "none" and any(graphics[key] is not None for key in ("listen", "port", "password")):
         return [(path, "graphics type none takes no listen, port or password")]
+    if graphics["type"] == "vnc" and graphics["password"] is not None and len(graphics["password"]) > 8:
+        return [(join_path(path, "password"), "a VNC password has at most 8 characters (spice allows longer ones)")]
     return []
 
 
@@ -415,7 +423,7 @@ def guest_options() -> list[Option]:
         Option("max_memory", type="size", minimum=16 * MiB),
         Option("hugepages", type="bool"),
         Option("balloon", type="bool"),
-        Option("tb_cache", type="size", minimum=MiB, create_default=32 * MiB),
+        Option("tb_cache", type="size", minimum=MiB, normalize=whole_mib, create_default=32 * MiB),
         Option("disks", type="list", elements="dict", options=DISK),
         Option("interfaces", type="list", elements="dict", options=INTERFACE),
         Option("cloud_init", type="dict", options=CLOUD_INIT),
@@ -447,3 +455,23 @@ GUEST = OptionTable(guest_options(), checks=[_guest_checks])
 
 # The guest module: one guest, plus the connection.
 GUEST_MODULE = OptionTable([*connection_options(), *guest_options()], checks=[_guest_checks])
+
+
+def merge_defaults(params: dict[str, Any]) -> dict[str, Any]:
+    """The guests module: each item of ``guests`` on top of ``defaults`` (item keys win; dicts are not merged)."""
+    defaults = params.get("defaults") or {}
+    guests = params.get("guests")
+    if isinstance(defaults, dict) and isinstance(guests, list):
+        params = dict(params)
+        params["guests"] = [{**defaults, **item} if isinstance(item, dict) else item for item in guests]
+    return params
+
+
+# The guests module: many guests in one call.
+GUESTS_MODULE = OptionTable(
+    [
+        *connection_options(),
+        Option("guests", type="list", elements="dict", required=True, options=GUEST, in_spec=False, update=CONTROL),
+        Option("defaults", type="dict", default={}, update=CONTROL),
+    ]
+)

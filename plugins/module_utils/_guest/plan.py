@@ -463,18 +463,18 @@ class GuestPlanner:
         if storage["seed"] is not None:
             self._compare_seed(up, storage["seed"])
         if patches:
-            fields = ", ".join(sorted({name for name, _ in patches}))
+            fields = ", ".join(sorted({patch[0] for patch in patches}))
 
             def redefine() -> None:
                 current = self._dom().XMLDesc(self.lv.VIR_DOMAIN_XML_INACTIVE | self.lv.VIR_DOMAIN_XML_SECURE)
                 root = ET.fromstring(current)
-                for _, patch in patches:
+                for _field, patch in patches:
                     patch(root)
                 self.conn.defineXML(gx.to_string(root))
 
             plan.add(f"update the persistent definition: {fields}", redefine)
             root = ET.fromstring(config_xml)
-            for _, patch in patches:
+            for _field, patch in patches:
                 patch(root)
             plan.definition = gx.to_string(root)
 
@@ -502,7 +502,7 @@ class GuestPlanner:
         if update == LIVE and self._live_possible(up.dom, name, wanted, up.live):
             if not config_differs:
                 up.plan.diff.add(name, show(name, live_value), show(name, wanted), update)
-            up.plan.add(f"set {name} to {show(name, wanted)} on the up.running guest", self._live_call(name, wanted))
+            up.plan.add(f"set {name} to {show(name, wanted)} on the running guest", self._live_call(name, wanted))
         else:
             up.plan.reboot_required.append(name)
 
@@ -590,7 +590,7 @@ class GuestPlanner:
                 xml = gx.to_string(gx.disk_element(element_values))
                 up.plan.diff.add(f"disks[{target}]", None, self._display("disks", [disk])[0], LIVE)
                 up.plan.add(
-                    f"attach disk {target}" + (" to the up.running guest" if up.running else ""),
+                    f"attach disk {target}" + (" to the running guest" if up.running else ""),
                     self._device_call("attach", xml, flags),
                 )
                 continue
@@ -613,7 +613,7 @@ class GuestPlanner:
             ]
             changed = {k: disk[k] for k in keys if differs(disk[k], have[k])}
             if disk["device"] == "cdrom" and set(changed) <= {"pool", "volume", "path"} and changed:
-                # new media: up.live on a up.running guest
+                # new media: live on a running guest
                 xml = gx.to_string(
                     gx.disk_element(
                         {**have, **{k: v for k, v in disk.items() if v is not None}, "format": element_values["format"]}
@@ -641,7 +641,7 @@ class GuestPlanner:
                 up.plan.diff.add(f"disks[{target}].size", format_size(disk["current_size"]), format_size(size), LIVE)
                 if up.running:
                     up.plan.add(
-                        f"grow disk {target} to {format_size(size)} on the up.running guest",
+                        f"grow disk {target} to {format_size(size)} on the running guest",
                         lambda t=target, s=size: (
                             self._dom().blockResize(t, s, self.lv.VIR_DOMAIN_BLOCK_RESIZE_BYTES) and None
                         ),
@@ -661,7 +661,7 @@ class GuestPlanner:
                     LIVE,
                 )
                 up.plan.add(
-                    f"detach disk {target}" + (" from the up.running guest" if up.running else " (the volume is kept)"),
+                    f"detach disk {target}" + (" from the running guest" if up.running else " (the volume is kept)"),
                     self._device_call("detach", xml, flags),
                 )
 
@@ -702,7 +702,7 @@ class GuestPlanner:
                 )
                 up.plan.add(
                     f"attach interface {mac} ({nic['type']} {nic['source']})"
-                    + (" to the up.running guest" if up.running else ""),
+                    + (" to the running guest" if up.running else ""),
                     self._device_call("attach", xml, flags),
                 )
                 continue
@@ -743,7 +743,7 @@ class GuestPlanner:
                     f"interfaces[{have['mac']}]", {k: v for k, v in have.items() if v is not None}, None, LIVE
                 )
                 up.plan.add(
-                    f"detach interface {have['mac']}" + (" from the up.running guest" if up.running else ""),
+                    f"detach interface {have['mac']}" + (" from the running guest" if up.running else ""),
                     self._device_call("detach", xml, flags),
                 )
 

@@ -4,12 +4,15 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import GuestPlan, GuestPlanner, HostContext
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+
+MAX_PARALLEL = 4
 
 
 def plan_all(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]]) -> list[GuestPlan]:
@@ -60,18 +63,39 @@ def final_state(conn: Any, plan: GuestPlan, check_mode: bool) -> str:
 
 
 def converge(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]], check_mode: bool) -> list[dict[str, Any]]:
-    """Plan all guests, execute the plans in order (unless check mode) and return one result per guest."""
+    """Plan all guests, execute the plans (unless check mode) and return one result per guest.
+
+    Plans run concurrently, a few at a time: each touches only its own guest and volumes, libvirt
+    connections are thread-safe and the binding releases the GIL during calls, so N guest starts cost
+    little more than the slowest one.
+    """
     lv = require_libvirt()
     plans = plan_all(conn, uri, guests)
+    failures: dict[str, KvmFleetError] = {}
+    if not check_mode:
+        busy = [plan for plan in plans if plan.actions]
+        if len(busy) == 1:
+            execute(conn, busy[0])
+        elif busy:
+            with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(busy))) as pool:
+                futures = {pool.submit(execute, conn, plan): plan for plan in busy}
+                for future, plan in futures.items():
+                    error = future.exception()
+                    if isinstance(error, KvmFleetError):
+                        failures[plan.name] = error
+                    elif error is not None:
+                        raise error
     results = []
-    for (_, values), plan in zip(guests, plans):
-        if not check_mode:
-            execute(conn, plan)
+    for (_path, values), plan in zip(guests, plans):
         xml = None
-        if values.get("return_xml"):
+        if values.get("return_xml") and plan.name not in failures:
             if check_mode or plan.desired_state == power.ABSENT:
                 xml = plan.definition
             else:
                 xml = conn.lookupByName(plan.name).XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE)
         results.append(plan.result(final_state(conn, plan, check_mode), check_mode, xml))
+    if failures:
+        raise KvmFleetError(
+            "; ".join(error.msg for error in failures.values()), guests=results, failed_guests=sorted(failures)
+        )
     return results

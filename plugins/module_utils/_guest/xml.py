@@ -110,12 +110,23 @@ def write_tags(root: ET.Element, tags: list[str]) -> None:
 
 
 def metadata_xml(domain_xml: str, change: Callable[[ET.Element], None]) -> str:
-    """The collection's metadata element of ``domain_xml`` after ``change``, for virDomain.setMetadata."""
+    """The collection's metadata element of ``domain_xml`` after ``change``, for virDomain.setMetadata.
+
+    libvirt adds the namespace itself, so the element is given without it.
+    """
     root = ET.fromstring(domain_xml)
     change(root)
     meta = _meta(root, create=True)
     assert meta is not None
-    return ET.tostring(meta, encoding="unicode")
+    return ET.tostring(_strip_namespace(meta), encoding="unicode")
+
+
+def _strip_namespace(element: ET.Element) -> ET.Element:
+    plain = ET.Element(element.tag.split("}", 1)[-1], dict(element.attrib))
+    plain.text = element.text
+    for sub in element:
+        plain.append(_strip_namespace(sub))
+    return plain
 
 
 # ---------------------------------------------------------------------------------------------- scalar options
@@ -203,8 +214,28 @@ def write_arch(root: ET.Element, value: str) -> None:
     _os_type(root).set("arch", value)
 
 
+def machine_family(machine: Optional[str]) -> str:
+    """q35, i440fx, or the name itself (virt, pseries...)."""
+    if not machine:
+        return ""
+    if "q35" in machine:
+        return "q35"
+    if machine == "pc" or "i440fx" in machine:
+        return "i440fx"
+    return machine
+
+
 def write_machine(root: ET.Element, value: str) -> None:
-    _os_type(root).set("machine", value)
+    os_type = _os_type(root)
+    if machine_family(os_type.get("machine")) not in ("", machine_family(value)):
+        # another chipset: its PCI(e) topology differs, so libvirt lays the devices out again
+        devs = devices(root)
+        for controller in devs.findall("controller"):
+            devs.remove(controller)
+        for device in devs:
+            for address in device.findall("address"):
+                device.remove(address)
+    os_type.set("machine", value)
 
 
 def write_emulator(root: ET.Element, value: str) -> None:

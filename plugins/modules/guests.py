@@ -1,0 +1,127 @@
+#!/usr/bin/python
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: guests
+short_description: Converge many libvirt guests in one task
+version_added: 0.1.0
+description:
+  - Makes every guest in O(guests) match its options, exactly as M(kvmfleet.kvm.guest) does for one,
+    in a single module call - N guests cost one Ansible task, not N.
+  - Every guest is validated and planned before anything is changed; if any guest's options are
+    invalid, or any guest would need an option it does not have (such as O(kvmfleet.kvm.guest#module:recreate)),
+    nothing on the host changes and every problem is reported with its field path, such as
+    C(guests[3].disks[1].size).
+  - Guests are then converged concurrently (a few at a time), so starting many guests costs little
+    more than starting the slowest.
+author:
+  - kvmfleet maintainers (@kvmfleet)
+extends_documentation_fragment:
+  - kvmfleet.kvm.connection
+attributes:
+  check_mode:
+    support: full
+    description: The same plans as a real run; only the calls that change the host are skipped.
+  diff_mode:
+    support: full
+    description: One diff per changed guest, holding only the options that differ.
+  idempotent:
+    support: full
+    description: A second run with the same options changes nothing.
+  platform:
+    support: full
+    platforms: posix
+    description: Runs where the libvirt Python binding is installed, usually the hypervisor itself.
+options:
+  guests:
+    description:
+      - The guests. Each item takes every option of M(kvmfleet.kvm.guest) except O(uri) (O(kvmfleet.kvm.guest#module:name) is required).
+      - Secrets in the items (C(cloud_init.user_data), C(graphics.password)) are never shown in output.
+    type: list
+    elements: dict
+    required: true
+  defaults:
+    description:
+      - Options applied to every guest that does not set them itself. Item keys win; dictionary
+        values are replaced, not merged.
+    type: dict
+    default: {}
+seealso:
+  - module: kvmfleet.kvm.guest
+"""
+
+EXAMPLES = r"""
+- name: A rack of guests from one base image, in one task
+  kvmfleet.kvm.guests:
+    defaults:
+      memory: 1GiB
+      vcpus: 2
+      interfaces:
+        - source: default
+      state: running
+    guests: "{{ range(1, 21) | map('string') | map('regex_replace', '^', 'node') | map('community.general.dict_kv', 'name') | list }}"
+
+- name: Two different guests
+  kvmfleet.kvm.guests:
+    guests:
+      - name: db1
+        memory: 8GiB
+        disks:
+          - backing_image: debian-12.qcow2
+            size: 100GiB
+      - name: web1
+        memory: 2GiB
+        disks:
+          - backing_image: debian-12.qcow2
+"""
+
+RETURN = r"""
+guests:
+  description: One result per guest, in the order given, as M(kvmfleet.kvm.guest) returns it.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The guest's name.
+      type: str
+    changed:
+      description: Whether this guest changed.
+      type: bool
+    state:
+      description: Its power state after the run (predicted in check mode).
+      type: str
+    actions:
+      description: What was done to it, in order.
+      type: list
+      elements: str
+    reboot_required:
+      description: Changes were persisted that the running guest gets only at its next boot.
+      type: bool
+    reboot_required_fields:
+      description: The options behind RV(guests[].reboot_required).
+      type: list
+      elements: str
+    diff:
+      description: Its options that differ, before and after.
+      type: dict
+  sample: [{"name": "web1", "changed": true, "state": "running", "actions": ["define guest web1", "start the guest"],
+            "reboot_required": false, "reboot_required_fields": [], "diff": {"before": {"state": "absent"}, "after": {"state": "running"}}}]
+reboot_required:
+  description: V(true) when any guest has changes waiting for its next boot.
+  returned: always
+  type: bool
+"""
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.module import run_guests_module
+
+
+def main() -> None:
+    run_guests_module()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""kvmfleet.kvm.guest on the real libvirtd with tiny TCG guests: triads, then the host itself."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import kvmtest
+import pytest
+
+
+def tiny(name: str, image: Path, serial_log: Path, **extra: Any) -> dict[str, Any]:
+    """Options of a tiny direct-boot guest (no NIC unless given)."""
+    return {
+        "name": name,
+        "memory": "128MiB",
+        "kernel": str(image / "vmlinuz"),
+        "initrd": str(image / "initrd.img"),
+        "cmdline": "console=ttyS0 panic=-1 quiet",
+        "console": {"log": str(serial_log)},
+        **extra,
+    }
+
+
+def domxml(name: str, inactive: bool = False) -> ET.Element:
+    return ET.fromstring(kvmtest.virsh("dumpxml", *(["--inactive"] if inactive else []), name))
+
+
+def qemu_pid(name: str) -> int:
+    return int(Path(f"/run/libvirt/qemu/{name}.pid").read_text())
+
+
+def test_create_running_guest_then_rerun_unchanged(
+    triad, prefix: str, tiny_image: Path, test_network: dict[str, str], tmp_path: Path
+) -> None:
+    name = f"{prefix}web"
+    log = tmp_path / "serial.log"
+    options = tiny(
+        name, tiny_image, log, interfaces=[{"source": test_network["name"]}], tags=["web", "tiny"], state="running"
+    )
+    check, apply, recheck, reapply = triad({"kvmfleet.kvm.guest": options})
+
+    assert check["actions"] == [f"define guest {name}", "start the guest"]
+    assert apply["state"] == "running" and check["state"] == "running"
+    assert apply["diff"]["before"] == {"state": "absent"}
+    assert apply["diff"]["after"]["memory"] == "128MiB"
+    assert recheck["actions"] == [] and reapply["diff"] == {
+        "before": {},
+        "after": {},
+        "before_header": name,
+        "after_header": name,
+    }
+
+    assert kvmtest.virsh("domstate", name).strip() == "running"
+    root = domxml(name, inactive=True)
+    assert root.get("type") == "qemu"  # virt_type auto: no usable KVM on these machines
+    assert root.find("os/type").get("machine").startswith("pc-q35-")
+    assert int(root.findtext("currentMemory")) == 128 * 1024
+    assert root.findtext("features/tcg/tb-cache") == str(32 * 1024)
+    assert root.find("devices/channel/target").get("name") == "org.qemu.guest_agent.0"
+    tags = sorted(tag.text for tag in root.iter("{urn:kvmfleet:guest:1}tag"))
+    assert tags == ["tiny", "web"]
+    mac = root.find("devices/interface/mac").get("address")
+    line = kvmtest.wait_for_serial(log, "KVMFLEET-TINY-READY", timeout=120)
+    assert f"mac={mac}" in line and "ip=10.254." in line
+
+
+def test_raise_memory_while_running_is_applied_live(triad, prefix: str, tiny_image: Path, tmp_path: Path) -> None:
+    name = f"{prefix}mem"
+    base = tiny(name, tiny_image, tmp_path / "serial.log", max_memory="256MiB", state="running")
+    kvmtest.run_playbook([{"kvmfleet.kvm.guest": base}])
+    pid = qemu_pid(name)
+
+    check, apply, _, _ = triad({"kvmfleet.kvm.guest": {**base, "memory": "192MiB"}})
+
+    assert apply["diff"]["before"] == {"memory": "128MiB"} and apply["diff"]["after"] == {"memory": "192MiB"}
+    assert apply["actions"] == ["set memory to 192MiB on the running guest", "update the persistent definition: memory"]
+    assert apply["reboot_required"] is False
+    assert qemu_pid(name) == pid, "the guest was not restarted"
+    assert int(domxml(name, inactive=True).findtext("currentMemory")) == 192 * 1024
+    balloon = kvmtest.virsh("dommemstat", name)
+    assert "actual" in balloon
+
+
+def test_machine_change_needs_a_reboot_and_restarts_only_when_allowed(
+    triad, prefix: str, tiny_image: Path, tmp_path: Path
+) -> None:
+    name = f"{prefix}mach"
+    base = tiny(name, tiny_image, tmp_path / "serial.log", state="running")
+    kvmtest.run_playbook([{"kvmfleet.kvm.guest": base}])
+    kvmtest.wait_for_serial(tmp_path / "serial.log", "KVMFLEET-TINY-READY")
+    pid = qemu_pid(name)
+
+    check, apply, recheck, _ = triad({"kvmfleet.kvm.guest": {**base, "machine": "pc"}})
+
+    assert apply["reboot_required"] is True and apply["reboot_required_fields"] == ["machine"]
+    assert recheck["reboot_required"] is True, "the running guest still lags its definition"
+    assert qemu_pid(name) == pid, "restart: never leaves the guest running"
+    assert domxml(name, inactive=True).find("os/type").get("machine").startswith("pc-i440fx-")
+    assert domxml(name).find("os/type").get("machine").startswith("pc-q35-")
+
+    restart = {"kvmfleet.kvm.guest": {**base, "machine": "pc", "restart": "if_needed"}}
+    check, apply, recheck, _ = triad(restart)
+    assert apply["actions"] == ["restart the guest (graceful shutdown, then start) for: machine"]
+    assert apply["reboot_required"] is False and recheck["reboot_required"] is False
+    assert kvmtest.virsh("domstate", name).strip() == "running"
+    assert qemu_pid(name) != pid
+    assert domxml(name).find("os/type").get("machine").startswith("pc-i440fx-")
+
+
+def test_disks_blank_and_overlay_volumes(
+    triad, conn: Any, prefix: str, tiny_image: Path, test_pool: dict[str, str], tmp_path: Path
+) -> None:
+    pool = conn.storagePoolLookupByName(test_pool["name"])
+    base_name = f"{prefix}base.qcow2"
+    pool.createXML(
+        f"<volume><name>{base_name}</name><capacity unit='GiB'>2</capacity><target><format type='qcow2'/></target></volume>",
+        0,
+    )
+    name = f"{prefix}disk"
+    options = tiny(
+        name,
+        tiny_image,
+        tmp_path / "serial.log",
+        disks=[
+            {"pool": test_pool["name"], "backing_image": base_name},
+            {"pool": test_pool["name"], "size": "1GiB", "cache": "none"},
+        ],
+    )
+    check, apply, _, _ = triad({"kvmfleet.kvm.guest": options})
+
+    assert apply["actions"][:2] == [
+        f"create volume {name}-vda.qcow2 (2GiB qcow2, overlay on {test_pool['path']}/{base_name})",
+        f"create volume {name}-vdb.qcow2 (1GiB qcow2)",
+    ]
+    info = kvmtest.run_cmd(["qemu-img", "info", "--output=json", f"{test_pool['path']}/{name}-vda.qcow2"])
+    assert f'"backing-filename": "{test_pool["path"]}/{base_name}"' in info
+    assert os.path.getsize(f"{test_pool['path']}/{name}-vda.qcow2") < 1024 * 1024  # an overlay, not a copy
+    disks = {d.find("target").get("dev"): d for d in domxml(name, inactive=True).findall("devices/disk")}
+    assert disks["vda"].find("source").get("volume") == f"{name}-vda.qcow2"
+    assert disks["vdb"].find("driver").get("cache") == "none"
+
+    # grow the blank disk; never shrink it
+    grown = {**options, "disks": [options["disks"][0], {**options["disks"][1], "size": "2GiB"}]}
+    check, apply, _, _ = triad({"kvmfleet.kvm.guest": grown})
+    assert apply["actions"] == [f"grow volume {name}-vdb.qcow2 to 2GiB"]
+    assert "Capacity:       2.00 GiB" in kvmtest.virsh("vol-info", "--pool", test_pool["name"], f"{name}-vdb.qcow2")
+    shrunk = {**options, "disks": [options["disks"][0], {**options["disks"][1], "size": "1GiB"}]}
+    failed = kvmtest.run_playbook([{"name": "t", "kvmfleet.kvm.guest": shrunk}]).result("t")
+    assert failed["failed"] and "disks[1].size: shrinking" in failed["msg"]
+
+
+def test_attach_interface_live(
+    triad, prefix: str, tiny_image: Path, test_network: dict[str, str], tmp_path: Path
+) -> None:
+    name = f"{prefix}nic"
+    base = tiny(
+        name, tiny_image, tmp_path / "serial.log", interfaces=[{"source": test_network["name"]}], state="running"
+    )
+    kvmtest.run_playbook([{"kvmfleet.kvm.guest": base}])
+    kvmtest.wait_for_serial(tmp_path / "serial.log", "KVMFLEET-TINY-READY")
+    pid = qemu_pid(name)
+    two = {**base, "interfaces": [*base["interfaces"], {"source": test_network["name"], "link_state": "down"}]}
+
+    check, apply, _, _ = triad({"kvmfleet.kvm.guest": two})
+
+    assert len(apply["actions"]) == 1 and apply["actions"][0].startswith("attach interface 52:54:00:")
+    assert apply["actions"][0].endswith("to the running guest")
+    assert apply["reboot_required"] is False and qemu_pid(name) == pid
+    assert len(domxml(name).findall("devices/interface")) == 2
+    assert len(domxml(name, inactive=True).findall("devices/interface")) == 2
+    assert kvmtest.virsh("domiflist", name).count(test_network["name"]) == 2
+
+    # the link goes up live
+    up = {**two, "interfaces": [two["interfaces"][0], {**two["interfaces"][1], "link_state": "up"}]}
+    check, apply, _, _ = triad({"kvmfleet.kvm.guest": up})
+    assert apply["actions"][0].startswith("set link up on interface")
+    links = [nic.find("link") for nic in domxml(name).findall("devices/interface")]
+    assert [link.get("state") if link is not None else "up" for link in links] == ["up", "up"]
+
+
+def test_stopped_then_absent_keeps_volumes_unless_asked(
+    triad, prefix: str, tiny_image: Path, test_pool: dict[str, str], tmp_path: Path
+) -> None:
+    name = f"{prefix}gone"
+    disk = [{"pool": test_pool["name"], "size": "64MiB"}]
+    base = tiny(name, tiny_image, tmp_path / "serial.log", disks=disk, state="running")
+    kvmtest.run_playbook([{"kvmfleet.kvm.guest": base}])
+    kvmtest.wait_for_serial(tmp_path / "serial.log", "KVMFLEET-TINY-READY")
+
+    check, apply, _, _ = triad({"kvmfleet.kvm.guest": {**base, "state": "stopped", "shutdown_timeout": 60}})
+    assert apply["actions"] == ["shut the guest down (wait up to 60 s)"]
+    assert kvmtest.virsh("domstate", name).strip() == "shut off"
+
+    check, apply, _, _ = triad({"kvmfleet.kvm.guest": {"name": name, "state": "absent"}})
+    assert apply["diff"]["before"] == {"state": "stopped"} and apply["diff"]["after"] == {"state": "absent"}
+    assert name not in kvmtest.domain_names()
+    volumes = kvmtest.virsh("vol-list", "--pool", test_pool["name"])
+    assert f"{name}-vda.qcow2" in volumes, "volumes are kept without remove_volumes"
+
+    kvmtest.run_playbook([{"kvmfleet.kvm.guest": {**base, "state": "present"}}])  # the kept volume is reused
+    check, apply, _, _ = triad({"kvmfleet.kvm.guest": {"name": name, "state": "absent", "remove_volumes": True}})
+    assert f"delete volume {name}-vda.qcow2 from pool {test_pool['name']}" in apply["actions"]
+    assert f"{name}-vda.qcow2" not in kvmtest.virsh("vol-list", "--pool", test_pool["name"])
+
+
+def test_running_guest_is_not_powered_off_without_force(prefix: str, tiny_image: Path, tmp_path: Path) -> None:
+    name = f"{prefix}stubborn"
+    # a guest that ignores the ACPI power button, as a hung one would
+    base = tiny(
+        name,
+        tiny_image,
+        tmp_path / "serial.log",
+        cmdline="console=ttyS0 panic=-1 quiet kvmfleet.noacpi",
+        state="running",
+    )
+    kvmtest.run_playbook([{"kvmfleet.kvm.guest": base}])
+    kvmtest.wait_for_serial(tmp_path / "serial.log", "KVMFLEET-TINY-READY")
+
+    result = kvmtest.run_playbook(
+        [{"name": "t", "kvmfleet.kvm.guest": {"name": name, "state": "absent", "shutdown_timeout": 3}}]
+    ).result("t")
+    assert result["failed"] and "set force: true to allow it" in result["msg"]
+    assert kvmtest.virsh("domstate", name).strip() == "running"
+
+    result = kvmtest.run_playbook(
+        [{"name": "t", "kvmfleet.kvm.guest": {"name": name, "state": "absent", "shutdown_timeout": 3, "force": True}}]
+    ).result("t")
+    assert result["changed"] and name not in kvmtest.domain_names()
+
+
+def test_uefi_guest_removal_deletes_its_nvram(triad, prefix: str, tmp_path: Path) -> None:
+    name = f"{prefix}uefi"
+    options = {"name": name, "memory": "128MiB", "firmware": "uefi", "state": "paused"}
+    kvmtest.run_playbook([{"kvmfleet.kvm.guest": options}])
+    nvram = domxml(name).findtext("os/nvram")  # libvirt resolves the firmware when the guest starts
+    assert nvram and Path(nvram).exists(), "starting a UEFI guest creates its nvram"
+
+    check, apply, _, _ = triad(
+        {"kvmfleet.kvm.guest": {"name": name, "state": "absent", "force": True, "shutdown_timeout": 1}}
+    )
+    assert "undefine the guest (with its UEFI nvram and snapshot metadata)" in apply["actions"]
+    assert name not in kvmtest.domain_names()
+    assert not Path(nvram).exists()
+
+
+BAD_INPUTS: list[tuple[dict[str, Any], str]] = [
+    ({"memory": "lots"}, "memory: expected a size"),
+    ({"memory": "-1G"}, "memory: expected a size"),
+    ({"memory": "4XB"}, "memory: unknown unit"),
+    ({"memory": "8MiB"}, "memory: must be at least 16MiB"),
+    ({"memory": "1GiB", "max_memory": "512MiB"}, "memory: is more than max_memory"),
+    ({"vcpus": 0}, "vcpus: must be at least 1"),
+    ({"vcpus": "two"}, "vcpus: expected a whole number"),
+    ({"vcpus": 4, "max_vcpus": 2}, "vcpus: 4 is more than max_vcpus 2"),
+    ({"virt_type": "xen"}, "virt_type: must be one of auto, kvm, qemu"),
+    ({"state": "on"}, "state: must be one of"),
+    ({"uuid": "not-a-uuid"}, "uuid: 'not-a-uuid' is not a UUID"),
+    ({"kernel": "vmlinuz"}, "kernel: 'vmlinuz' is not an absolute path"),
+    ({"cmdline": "quiet"}, "kernel: initrd and cmdline need a kernel"),
+    ({"secure_boot": True}, "secure_boot: needs firmware: uefi"),
+    ({"disks": [{"size": "1G"}, {"size": "2 parsecs"}]}, "disks[1].size: unknown unit"),
+    ({"disks": [{"bus": "ide", "size": "1G"}]}, "disks[0].bus: must be one of virtio, scsi, sata"),
+    (
+        {"disks": [{"size": "1G", "target": "vda"}, {"size": "1G", "target": "vda"}]},
+        "disks[1].target: vda is also the target of disks[0]",
+    ),
+    ({"disks": [{"path": "/tmp/x.img", "size": "1G"}]}, "disks[0].path: path excludes size"),
+    (
+        {"disks": [{"device": "cdrom", "bus": "virtio", "path": "/tmp/x.iso"}]},
+        "disks[0].bus: a cdrom needs bus sata or scsi",
+    ),
+    ({"disks": [{}]}, "disks[0]: give one of path"),
+    ({"disks": [{"size": "1G", "speed": 9}]}, "disks[0].speed: unknown option"),
+    ({"disks": [{"size": "1G", "pool": "no-such-pool"}]}, "disks[0].pool: no storage pool no-such-pool"),
+    ({"disks": [{"volume": "missing.qcow2", "pool": "@POOL@"}]}, "disks[0].volume: no volume missing.qcow2 in pool"),
+    (
+        {"interfaces": [{"source": "default", "mac": "52:54:00:zz:00:01"}]},
+        "interfaces[0].mac: '52:54:00:zz:00:01' is not a MAC",
+    ),
+    (
+        {"interfaces": [{"source": "x", "mac": "52:54:00:00:00:01"}, {"source": "x", "mac": "52:54:00:00:00:01"}]},
+        "interfaces[1].mac: 52:54:00:00:00:01 is also",
+    ),
+    ({"interfaces": [{"mac": "52:54:00:00:00:01"}]}, "interfaces[0].source: is required"),
+    ({"interfaces": [{"source": "no-such-net"}]}, "interfaces[0].source: no libvirt network no-such-net"),
+    ({"interfaces": [{"source": "x", "vlan": 5000}]}, "interfaces[0].vlan: must be at most 4094"),
+    ({"cpu": {"mode": "custom"}}, "cpu.model: mode custom needs a model"),
+    ({"cpu": {"sockets": 2, "cores": 2, "threads": 1}, "vcpus": 2}, "cpu: sockets x cores x threads = 4"),
+    ({"graphics": {"type": "vnc", "password": "s3cret-pw", "port": 70000}}, "graphics.port: must be at most 65535"),
+    ({"hostdevs": ["03:00"]}, "hostdevs: '03:00' is not a PCI address"),
+    ({"name": "bad name!"}, "name: 'bad name!' is not a usable guest name"),
+    ({"tb_cache": "1.5"}, "tb_cache: must be a whole number of MiB"),
+    (
+        {"graphics": {"type": "vnc", "password": "nine-char"}},
+        "graphics.password: a VNC password has at most 8 characters",
+    ),
+    ({"memory": "1.0000001K"}, "memory: '1.0000001K' is not a whole number of bytes"),
+]
+
+
+def test_bad_inputs_fail_with_their_field_path_and_change_nothing(
+    play, conn: Any, prefix: str, test_pool: dict[str, str]
+) -> None:
+    assert len(BAD_INPUTS) >= 25
+    before_domains = kvmtest.domain_names()
+    before_volumes = kvmtest.virsh("vol-list", "--pool", test_pool["name"])
+    tasks = []
+    for index, (extra, _) in enumerate(BAD_INPUTS):
+        options = {"name": f"{prefix}bad{index}", "memory": "128MiB", "state": "running", **extra}
+        for disk in options.get("disks", []):
+            if disk.get("pool") == "@POOL@":
+                disk["pool"] = test_pool["name"]
+        tasks.append({"name": f"bad {index}", "kvmfleet.kvm.guest": options, "ignore_errors": True})
+    result = play(tasks)
+
+    for index, (_, expected) in enumerate(BAD_INPUTS):
+        outcome = result.result(f"bad {index}")
+        assert outcome.get("failed"), f"input {index} did not fail: {outcome}"
+        assert expected in outcome["msg"], f"input {index}: {outcome['msg']!r} does not say {expected!r}"
+    assert "s3cret-pw" not in json_dump(result.data), "a password leaked into the output"
+    assert kvmtest.domain_names() == before_domains
+    assert kvmtest.virsh("vol-list", "--pool", test_pool["name"]) == before_volumes
+
+
+def json_dump(data: Any) -> str:
+    import json
+
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize("secret_place", ["user_data", "password"])
+def test_secrets_never_appear_in_output(play, prefix: str, test_pool: dict[str, str], secret_place: str) -> None:
+    secret = f"kvmfleet-secret-{secret_place}"
+    options: dict[str, Any] = {
+        "name": f"{prefix}sec",
+        "memory": "128MiB",
+        "disks": [{"pool": test_pool["name"], "size": "16MiB"}],
+    }
+    if secret_place == "user_data":
+        options["cloud_init"] = {"user_data": f"#cloud-config\npassword: {secret}\n"}
+    else:
+        secret = "kf-s3crt"  # VNC takes 8 characters at most
+        options["graphics"] = {"type": "vnc", "password": secret}
+    result = play([{"name": "t", "kvmfleet.kvm.guest": options}], diff=True)
+    assert result.result("t")["changed"]
+    assert secret not in json_dump(result.data) and secret not in result.stderr
+    batch = play([{"name": "t", "kvmfleet.kvm.guests": {"guests": [{**options, "memory": "160MiB"}]}}], diff=True)
+    assert batch.result("t")["changed"]
+    assert secret not in json_dump(batch.data)
