@@ -6,4 +6,5 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
 cd "$KVMFLEET_ROOT"
+export KVMFLEET_CACHE
 exec ansible-playbook -i localhost, -c local -e "ansible_python_interpreter=$KVMFLEET_VENV/bin/python" playbooks/demo.yml "$@"
