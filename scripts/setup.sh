@@ -21,7 +21,7 @@ APT_PACKAGES=(
     libvirt-daemon-system libvirt-clients libvirt-dev pkg-config dnsmasq-base
     genisoimage busybox-static cpio debootstrap
     podman runc uidmap fuse-overlayfs
-    iproute2 curl ca-certificates git python3-venv shellcheck
+    iproute2 curl ca-certificates git python3-venv shellcheck libxml2-utils
 )
 
 # 1. Debian packages

@@ -590,7 +590,7 @@ def read_disk(disk: ET.Element) -> dict[str, Any]:
         "pool": source.get("pool") if source is not None and kind == "volume" else None,
         "volume": source.get("volume") if source is not None and kind == "volume" else None,
         "path": (source.get("file") or source.get("dev")) if source is not None and kind in ("file", "block") else None,
-        "format": driver.get("type") if driver is not None else None,
+        "format": (driver.get("type") if driver is not None else None) or "raw",  # QEMU does not probe: no type is raw
         "cache": driver.get("cache") if driver is not None else None,
         "io": driver.get("io") if driver is not None else None,
         "discard": driver.get("discard") if driver is not None else None,

@@ -1,0 +1,354 @@
+"""The guest's table, XML side and planner, on libvirt's in-process test:///default driver."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import libvirt
+import pytest
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption, ValidationError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST, assign_targets, merge_defaults
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import GuestPlanner, HostContext, derived_mac
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.runner import execute
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
+
+URI = "test:///default"
+
+
+@pytest.fixture
+def conn() -> Iterator[Any]:
+    connection = connect(URI)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def name(conn: Any) -> Iterator[str]:
+    guest = f"unit-{secrets.token_hex(3)}"
+    yield guest
+    try:
+        dom = conn.lookupByName(guest)
+    except libvirt.libvirtError:
+        return
+    if dom.isActive():
+        dom.destroy()
+    dom.undefine()
+
+
+def values(**options: Any) -> dict[str, Any]:
+    validated, problems = GUEST.validate(options)
+    assert problems == []
+    return validated
+
+
+def plan(conn: Any, **options: Any):  # noqa: ANN201
+    return GuestPlanner(HostContext(conn, URI), values(**options)).plan()
+
+
+# ---------------------------------------------------------------------------------------------- table
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"name": "a b"}, ("name", "'a b' is not a usable guest name")),
+        ({"name": "g", "memory": "2G", "max_memory": "1G"}, ("memory", "is more than max_memory")),
+        (
+            {"name": "g", "interfaces": [{"source": "n", "mac": "01:00:5e:00:00:01"}]},
+            ("interfaces[0].mac", "'01:00:5e:00:00:01' is a multicast address"),
+        ),
+        (
+            {"name": "g", "interfaces": [{"source": "n", "mode": "vepa"}]},
+            ("interfaces[0].mode", "mode applies to type direct"),
+        ),
+        (
+            {"name": "g", "boot": ["hd"], "disks": [{"size": 1, "boot_order": 1}]},
+            ("disks[0].boot_order", "per-device boot_order"),
+        ),
+        (
+            {"name": "g", "disks": [{"size": 1, "boot_order": 1}, {"size": 1, "boot_order": 1}]},
+            ("disks[1].boot_order", "1 is also the boot order of disks[0]"),
+        ),
+        (
+            {"name": "g", "disks": [{"size": 1, "bus": "sata", "target": "vdb"}]},
+            ("disks[0].target", "bus sata takes targets named sd*"),
+        ),
+        (
+            {"name": "g", "disks": [{"backing_image": "b", "format": "raw"}]},
+            ("disks[0].format", "an overlay on a backing image must be qcow2"),
+        ),
+        ({"name": "g", "disks": [{"device": "cdrom", "size": 1}]}, ("disks[0].size", "a cdrom has no size")),
+        (
+            {"name": "g", "disks": [{"volume": "a", "pool": "p"}, {"volume": "a", "pool": "p"}]},
+            ("disks[1].volume", "a in pool p is also disks[0]"),
+        ),
+        ({"name": "g", "graphics": {"type": "none", "port": 5900}}, ("graphics", "graphics type none takes no")),
+        ({"name": "g", "cpu": {"sockets": 1}}, ("cpu", "a topology needs sockets, cores and threads together")),
+        (
+            {"name": "g", "cpu": {"mode": "host-model", "model": "EPYC"}},
+            ("cpu.model", "a model applies to mode custom"),
+        ),
+        (
+            {"name": "g", "vcpus": 2, "cpu": {"pinning": [{"vcpu": 2, "cpuset": "0"}]}},
+            ("cpu.pinning[0].vcpu", "vCPU 2 does not exist"),
+        ),
+        (
+            {"name": "g", "cpu": {"pinning": [{"vcpu": 0, "cpuset": "a-b"}]}},
+            ("cpu.pinning[0].cpuset", "'a-b' is not a CPU set"),
+        ),
+        ({"name": "g", "cloud_init": {"user_data": 5}}, ("cloud_init.user_data", "expected a string or a dictionary")),
+        ({"name": "g", "disks": [{"target": "xda", "size": 1}]}, ("disks[0].target", "'xda' is not a disk target")),
+        ({"name": "g", "disks": [{"volume": "a/b"}]}, ("disks[0].volume", "'a/b' is not a volume name")),
+    ],
+)
+def test_guest_table_problems(options: dict[str, Any], problem: tuple[str, str]) -> None:
+    problems = GUEST.validate(options)[1]
+    assert any(path == problem[0] and problem[1] in message for path, message in problems), problems
+
+
+def test_normalisers() -> None:
+    got = values(
+        name="g",
+        uuid="6695EB01-F6A4-8304-79AA-97F2502E193F",
+        hostdevs=["3:00.0"] if False else ["03:00.1", "0001:0a:1f.7"],
+        interfaces=[{"source": "n", "mac": "52-54-00-AB-CD-EF"}],
+        cloud_init={"user_data": {"users": ["a"]}, "meta_data": {"instance-id": "i"}},
+    )
+    assert got["uuid"] == "6695eb01-f6a4-8304-79aa-97f2502e193f"
+    assert got["hostdevs"] == ["0000:03:00.1", "0001:0a:1f.7"]
+    assert got["interfaces"][0]["mac"] == "52:54:00:ab:cd:ef"
+    assert got["cloud_init"]["user_data"].startswith("#cloud-config\n{")
+    assert got["cloud_init"]["meta_data"] == '{\n  "instance-id": "i"\n}\n'
+
+
+def test_disk_targets_are_assigned_per_bus() -> None:
+    disks = [
+        {"target": None, "bus": None, "device": "disk"},
+        {"target": "vda", "bus": None, "device": "disk"},
+        {"target": None, "bus": None, "device": "cdrom"},
+        {"target": None, "bus": "scsi", "device": "disk"},
+    ]
+    assign_targets(disks)
+    assert [(d["bus"], d["target"]) for d in disks] == [
+        ("virtio", "vdb"),
+        ("virtio", "vda"),
+        ("sata", "sda"),
+        ("scsi", "sdb"),
+    ]
+
+
+def test_merge_defaults_lets_items_win() -> None:
+    merged = merge_defaults(
+        {"defaults": {"memory": "1G", "state": "running"}, "guests": [{"name": "a"}, {"name": "b", "memory": "2G"}]}
+    )
+    assert merged["guests"] == [
+        {"memory": "1G", "state": "running", "name": "a"},
+        {"memory": "2G", "state": "running", "name": "b"},
+    ]
+
+
+def test_derived_macs_are_stable_and_local() -> None:
+    assert derived_mac("web1", 0) == derived_mac("web1", 0)
+    assert derived_mac("web1", 0) != derived_mac("web1", 1) != derived_mac("web2", 1)
+    assert derived_mac("web1", 0).startswith("52:54:00:")
+
+
+# ---------------------------------------------------------------------------------------------- XML side
+
+ROUND_TRIP = [
+    ("memory", 256 * 1024**2),
+    ("max_memory", 1024**3),
+    ("vcpus", 2),
+    ("max_vcpus", 4),
+    ("title", "A title"),
+    ("description", "Words"),
+    ("tags", ["a", "b"]),
+    ("virt_type", "kvm"),
+    ("machine", "pc-q35-7.2"),
+    ("arch", "x86_64"),
+    ("emulator", "/usr/bin/qemu-system-x86_64"),
+    ("firmware", "uefi"),
+    ("kernel", "/k"),
+    ("initrd", "/i"),
+    ("cmdline", "console=ttyS0"),
+    ("boot", ["network", "hd"]),
+    ("hugepages", True),
+    ("balloon", False),
+    ("tb_cache", 32 * 1024**2),
+    ("video", "virtio"),
+    ("rng", True),
+    ("guest_agent", True),
+    ("tpm", True),
+    ("hostdevs", ["0000:03:00.0"]),
+    ("on_crash", "restart"),
+]
+
+
+@pytest.mark.parametrize(("option", "value"), ROUND_TRIP)
+def test_each_writer_is_read_back_as_written(option: str, value: Any) -> None:
+    root = gx.skeleton("g")
+    gx.WRITERS[option](root, value)
+    assert gx.read_domain(gx.to_string(root))[option] == value
+
+
+def test_vcpus_and_memory_below_their_maximum() -> None:
+    root = gx.skeleton("g")
+    gx.write_max_vcpus(root, 4)
+    gx.write_vcpus(root, 2)
+    gx.write_max_memory(root, 1024**3)
+    gx.write_memory(root, 512 * 1024**2)
+    state = gx.read_domain(gx.to_string(root))
+    assert (state["vcpus"], state["max_vcpus"]) == (2, 4)
+    assert (state["memory"], state["max_memory"], state["memory_target"]) == (512 * 1024**2, 1024**3, 512 * 1024**2)
+
+
+def test_cpu_console_graphics_watchdog_round_trip() -> None:
+    root = gx.skeleton("g")
+    cpu = {"mode": "custom", "model": "EPYC", "sockets": 1, "cores": 2, "threads": 1,
+           "pinning": [{"vcpu": 0, "cpuset": "1"}], "numa": [{"cpus": "0-1", "memory": 512 * 1024**2}]}  # fmt: skip
+    gx.write_cpu(root, cpu)
+    gx.write_console(root, {"type": "pty", "log": "/var/log/g.log"})
+    gx.write_graphics(root, {"type": "vnc", "listen": None, "port": None, "password": "pw"})
+    gx.write_watchdog(root, {"model": "i6300esb", "action": "poweroff"})
+    state = gx.read_domain(gx.to_string(root))
+    assert state["cpu"] == cpu
+    assert state["console"] == {"type": "pty", "log": "/var/log/g.log"}
+    assert state["graphics"] == {"type": "vnc", "listen": "127.0.0.1", "port": -1, "password": "pw"}
+    assert state["watchdog"] == {"model": "i6300esb", "action": "poweroff"}
+
+
+def test_patching_a_disk_keeps_its_pci_address() -> None:
+    root = ET.fromstring(
+        "<domain><devices><disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='/a'/>"
+        "<target dev='vda' bus='virtio'/><address type='pci' bus='0x04'/></disk></devices></domain>"
+    )
+    element = gx.find_disk(root, "vda")
+    gx.patch_disk(element, {**gx.read_disk(element), "cache": "none"})
+    assert element.find("driver").get("cache") == "none"
+    assert element.find("address").get("bus") == "0x04"
+
+
+def test_another_chipset_drops_addresses_and_controllers() -> None:
+    root = ET.fromstring(
+        "<domain><os><type machine='pc-q35-7.2'>hvm</type></os><devices><controller type='pci' model='pcie-root'/>"
+        "<disk><target dev='vda'/><address type='pci'/></disk></devices></domain>"
+    )
+    gx.write_machine(root, "pc-q35-8.0")
+    assert root.find("devices/controller") is not None, "same chipset: the layout is kept"
+    gx.write_machine(root, "pc")
+    assert root.find("devices/controller") is None and root.find("devices/disk/address") is None
+
+
+def test_metadata_for_set_metadata_has_no_namespace() -> None:
+    root = gx.skeleton("g")
+    gx.write_tags(root, ["x"])
+    xml = gx.metadata_xml(gx.to_string(root), lambda r: gx.write_meta(r, "memory", "1"))
+    assert xml == '<guest memory="1"><tag>x</tag></guest>'
+
+
+# ---------------------------------------------------------------------------------------------- planner
+
+
+def test_raising_memory_within_the_maximum_is_live(conn: Any) -> None:
+    result = plan(conn, name="test", memory="4GiB")
+    assert [a.description for a in result.actions] == [
+        "set memory to 4GiB on the running guest",
+        "update the persistent definition: memory",
+    ]
+    assert result.diff.diff() == {"before": {"memory": "2GiB"}, "after": {"memory": "4GiB"}}
+    assert result.reboot_required == []
+
+
+def test_memory_above_the_maximum_waits_for_the_next_boot(conn: Any) -> None:
+    result = plan(conn, name="test", memory="16GiB", max_memory="16GiB")
+    assert [a.description for a in result.actions] == ["update the persistent definition: max_memory, memory"]
+    assert sorted(result.reboot_required) == ["max_memory", "memory"]
+
+
+def test_restart_if_needed_plans_a_restart(conn: Any) -> None:
+    result = plan(conn, name="test", vcpus=4, max_vcpus=4, restart="if_needed")
+    assert result.actions[-1].description == "restart the guest (graceful shutdown, then start) for: max_vcpus, vcpus"
+    assert result.reboot_required == []
+
+
+def test_values_libvirt_filled_in_are_not_changes(conn: Any) -> None:
+    result = plan(
+        conn, name="test", interfaces=[{"source": "default"}], disks=[{"path": "/guest/diskimage1", "format": "raw"}]
+    )
+    assert result.actions == [] and not result.diff
+
+
+def test_link_state_is_live_and_removed_devices_are_detached(conn: Any) -> None:
+    result = plan(conn, name="test", interfaces=[{"source": "default", "link_state": "down"}], disks=[])
+    assert [a.description for a in result.actions] == [
+        "detach disk vda from the running guest",
+        "set link down on interface aa:bb:cc:dd:ee:ff",
+    ]
+
+
+def test_a_uuid_change_needs_recreate(conn: Any) -> None:
+    with pytest.raises(NeedsOption) as info:
+        plan(conn, name="test", uuid="11111111-2222-3333-4444-555555555555")
+    assert info.value.option == "recreate: true"
+    assert info.value.msg.startswith("uuid: changing '6695eb01-")
+
+
+def test_planning_problems_name_the_field(conn: Any, name: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        plan(conn, name=name, disks=[{"size": "1G", "pool": "nope"}, {"volume": "missing", "pool": "default-pool"}],
+             interfaces=[{"source": "nonet"}])  # fmt: skip
+    assert info.value.problems == [
+        ("disks[0].pool", "no storage pool nope on this hypervisor"),
+        ("disks[1].volume", "no volume missing in pool default-pool; give size or backing_image to create it"),
+        ("interfaces[0].source", "no libvirt network nonet"),
+    ]
+
+
+FULL = {
+    "memory": "256MiB",
+    "max_memory": "512MiB",
+    "vcpus": 1,
+    "max_vcpus": 2,
+    "tags": ["unit"],
+    "title": "t",
+    "kernel": "/boot/vmlinuz",
+    "cmdline": "console=ttyS0",
+    "cpu": {"mode": "host-model", "sockets": 1, "cores": 2, "threads": 1},
+    "disks": [{"size": "1GiB", "pool": "default-pool", "cache": "none"}, {"device": "cdrom", "path": "/tmp/x.iso"}],
+    "interfaces": [{"source": "default"}, {"source": "default", "model": "e1000"}],
+    "console": {"log": "/tmp/serial.log"},
+    "graphics": {"type": "vnc"},
+    "video": "virtio",
+    "rng": True,
+    "tpm": True,
+    "watchdog": {"action": "poweroff"},
+    "on_crash": "destroy",
+}
+
+
+def test_created_xml_passes_libvirts_schema(conn: Any, name: str, tmp_path: Path) -> None:
+    result = plan(conn, name=name, **FULL)
+    assert [a.description for a in result.actions] == [
+        f"create volume {name}-vda.qcow2 (1GiB qcow2)",
+        f"define guest {name}",
+    ]
+    path = tmp_path / "domain.xml"
+    path.write_text(result.definition)
+    proc = subprocess.run(["virt-xml-validate", str(path), "domain"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr + result.definition
+
+
+def test_apply_then_replan_changes_nothing(conn: Any, name: str) -> None:
+    first = plan(conn, name=name, state="running", **FULL)
+    execute(conn, first)
+    again = plan(conn, name=name, state="running", **FULL)
+    assert again.actions == [], [a.description for a in again.actions]
+    assert not again.diff and again.reboot_required == []
+    conn.storagePoolLookupByName("default-pool").storageVolLookupByName(f"{name}-vda.qcow2").delete(0)
