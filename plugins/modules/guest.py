@@ -30,7 +30,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: The same plan as a real run is made; only the calls that change the host are skipped. V(changed), the diff and RV(actions) are the same as in a real run.
+    description:
+      - The same plan as a real run is made; only the calls that change the host are skipped.
+      - V(changed), the diff and RV(actions) are the same as in a real run.
   diff_mode:
     support: full
     description: The diff holds only the options that differ.

@@ -73,7 +73,7 @@ def test_raise_memory_while_running_is_applied_live(triad, prefix: str, tiny_ima
     kvmtest.run_playbook([{"kvmfleet.kvm.guest": base}])
     pid = qemu_pid(name)
 
-    _, apply, _, _ = triad({"kvmfleet.kvm.guest": {**base, "memory": "192MiB"}})
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.guest": {**base, "memory": "192MiB"}})
 
     assert apply["diff"]["before"] == {"memory": "128MiB"} and apply["diff"]["after"] == {"memory": "192MiB"}
     assert apply["actions"] == ["set memory to 192MiB on the running guest", "update the persistent definition: memory"]
@@ -93,7 +93,7 @@ def test_machine_change_needs_a_reboot_and_restarts_only_when_allowed(
     kvmtest.wait_for_serial(tmp_path / "serial.log", "KVMFLEET-TINY-READY")
     pid = qemu_pid(name)
 
-    _, apply, recheck, _ = triad({"kvmfleet.kvm.guest": {**base, "machine": "pc"}})
+    _check, apply, recheck, _reapply = triad({"kvmfleet.kvm.guest": {**base, "machine": "pc"}})
 
     assert apply["reboot_required"] is True and apply["reboot_required_fields"] == ["machine"]
     assert recheck["reboot_required"] is True, "the running guest still lags its definition"
@@ -102,7 +102,7 @@ def test_machine_change_needs_a_reboot_and_restarts_only_when_allowed(
     assert domxml(name).find("os/type").get("machine").startswith("pc-q35-")
 
     restart = {"kvmfleet.kvm.guest": {**base, "machine": "pc", "restart": "if_needed"}}
-    _, apply, recheck, _ = triad(restart)
+    _check, apply, recheck, _reapply = triad(restart)
     assert apply["actions"] == ["restart the guest (graceful shutdown, then start) for: machine"]
     assert apply["reboot_required"] is False and recheck["reboot_required"] is False
     assert kvmtest.virsh("domstate", name).strip() == "running"
@@ -130,7 +130,7 @@ def test_disks_blank_and_overlay_volumes(
             {"pool": test_pool["name"], "size": "1GiB", "cache": "none"},
         ],
     )
-    _, apply, _, _ = triad({"kvmfleet.kvm.guest": options})
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.guest": options})
 
     assert apply["actions"][:2] == [
         f"create volume {name}-vda.qcow2 (2GiB qcow2, overlay on {test_pool['path']}/{base_name})",
@@ -145,7 +145,7 @@ def test_disks_blank_and_overlay_volumes(
 
     # grow the blank disk; never shrink it
     grown = {**options, "disks": [options["disks"][0], {**options["disks"][1], "size": "2GiB"}]}
-    _, apply, _, _ = triad({"kvmfleet.kvm.guest": grown})
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.guest": grown})
     assert apply["actions"] == [f"grow volume {name}-vdb.qcow2 to 2GiB"]
     assert "Capacity:       2.00 GiB" in kvmtest.virsh("vol-info", "--pool", test_pool["name"], f"{name}-vdb.qcow2")
     shrunk = {**options, "disks": [options["disks"][0], {**options["disks"][1], "size": "1GiB"}]}
@@ -165,7 +165,7 @@ def test_attach_interface_live(
     pid = qemu_pid(name)
     two = {**base, "interfaces": [*base["interfaces"], {"source": test_network["name"], "link_state": "down"}]}
 
-    _, apply, _, _ = triad({"kvmfleet.kvm.guest": two})
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.guest": two})
 
     assert len(apply["actions"]) == 1 and apply["actions"][0].startswith("attach interface 52:54:00:")
     assert apply["actions"][0].endswith("to the running guest")
@@ -176,7 +176,7 @@ def test_attach_interface_live(
 
     # the link goes up live
     up = {**two, "interfaces": [two["interfaces"][0], {**two["interfaces"][1], "link_state": "up"}]}
-    _, apply, _, _ = triad({"kvmfleet.kvm.guest": up})
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.guest": up})
     assert apply["actions"][0].startswith("set link up on interface")
     links = [nic.find("link") for nic in domxml(name).findall("devices/interface")]
     assert [link.get("state") if link is not None else "up" for link in links] == ["up", "up"]
@@ -191,18 +191,22 @@ def test_stopped_then_absent_keeps_volumes_unless_asked(
     kvmtest.run_playbook([{"kvmfleet.kvm.guest": base}])
     kvmtest.wait_for_serial(tmp_path / "serial.log", "KVMFLEET-TINY-READY")
 
-    _, apply, _, _ = triad({"kvmfleet.kvm.guest": {**base, "state": "stopped", "shutdown_timeout": 60}})
+    _check, apply, _recheck, _reapply = triad(
+        {"kvmfleet.kvm.guest": {**base, "state": "stopped", "shutdown_timeout": 60}}
+    )
     assert apply["actions"] == ["shut the guest down (wait up to 60 s)"]
     assert kvmtest.virsh("domstate", name).strip() == "shut off"
 
-    _, apply, _, _ = triad({"kvmfleet.kvm.guest": {"name": name, "state": "absent"}})
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.guest": {"name": name, "state": "absent"}})
     assert apply["diff"]["before"] == {"state": "stopped"} and apply["diff"]["after"] == {"state": "absent"}
     assert name not in kvmtest.domain_names()
     volumes = kvmtest.virsh("vol-list", "--pool", test_pool["name"])
     assert f"{name}-vda.qcow2" in volumes, "volumes are kept without remove_volumes"
 
     kvmtest.run_playbook([{"kvmfleet.kvm.guest": {**base, "state": "present"}}])  # the kept volume is reused
-    _, apply, _, _ = triad({"kvmfleet.kvm.guest": {"name": name, "state": "absent", "remove_volumes": True}})
+    _check, apply, _recheck, _reapply = triad(
+        {"kvmfleet.kvm.guest": {"name": name, "state": "absent", "remove_volumes": True}}
+    )
     assert f"delete volume {name}-vda.qcow2 from pool {test_pool['name']}" in apply["actions"]
     assert f"{name}-vda.qcow2" not in kvmtest.virsh("vol-list", "--pool", test_pool["name"])
 
@@ -239,7 +243,7 @@ def test_uefi_guest_removal_deletes_its_nvram(triad, prefix: str, tmp_path: Path
     nvram = domxml(name).findtext("os/nvram")  # libvirt resolves the firmware when the guest starts
     assert nvram and Path(nvram).exists(), "starting a UEFI guest creates its nvram"
 
-    _, apply, _, _ = triad(
+    _check, apply, _recheck, _reapply = triad(
         {"kvmfleet.kvm.guest": {"name": name, "state": "absent", "force": True, "shutdown_timeout": 1}}
     )
     assert "undefine the guest (with its UEFI nvram and snapshot metadata)" in apply["actions"]
@@ -309,7 +313,7 @@ def test_bad_inputs_fail_with_their_field_path_and_change_nothing(
     before_domains = kvmtest.domain_names()
     before_volumes = kvmtest.virsh("vol-list", "--pool", test_pool["name"])
     tasks = []
-    for index, (extra, _) in enumerate(BAD_INPUTS):
+    for index, (extra, _expected) in enumerate(BAD_INPUTS):
         options = {"name": f"{prefix}bad{index}", "memory": "128MiB", "state": "running", **extra}
         for disk in options.get("disks", []):
             if disk.get("pool") == "@POOL@":
@@ -317,7 +321,7 @@ def test_bad_inputs_fail_with_their_field_path_and_change_nothing(
         tasks.append({"name": f"bad {index}", "kvmfleet.kvm.guest": options, "ignore_errors": True})
     result = play(tasks)
 
-    for index, (_, expected) in enumerate(BAD_INPUTS):
+    for index, (_extra, expected) in enumerate(BAD_INPUTS):
         outcome = result.result(f"bad {index}")
         assert outcome.get("failed"), f"input {index} did not fail: {outcome}"
         assert expected in outcome["msg"], f"input {index}: {outcome['msg']!r} does not say {expected!r}"

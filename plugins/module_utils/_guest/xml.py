@@ -72,37 +72,38 @@ def devices(root: ET.Element) -> ET.Element:
 # ---------------------------------------------------------------------------------------------- metadata
 
 
-def _meta(root: ET.Element, create: bool) -> Optional[ET.Element]:
+def _meta(root: ET.Element) -> Optional[ET.Element]:
+    """The collection's own metadata element, if the domain has one."""
     holder = root.find("metadata")
-    found = holder.find(f"{{{NS}}}guest") if holder is not None else None
-    if found is None and create:
-        found = ET.SubElement(child(root, "metadata"), f"{{{NS}}}guest")
-    return found
+    return holder.find(f"{{{NS}}}guest") if holder is not None else None
+
+
+def _meta_for_writing(root: ET.Element) -> ET.Element:
+    found = _meta(root)
+    return found if found is not None else ET.SubElement(child(root, "metadata"), f"{{{NS}}}guest")
 
 
 def read_meta(root: ET.Element, key: str) -> Optional[str]:
-    meta = _meta(root, create=False)
+    meta = _meta(root)
     return meta.get(key) if meta is not None else None
 
 
 def write_meta(root: ET.Element, key: str, value: Optional[str]) -> None:
-    meta = _meta(root, create=value is not None)
-    if meta is None:
+    if value is not None:
+        _meta_for_writing(root).set(key, value)
         return
-    if value is None:
+    meta = _meta(root)
+    if meta is not None:
         meta.attrib.pop(key, None)
-    else:
-        meta.set(key, value)
 
 
 def read_tags(root: ET.Element) -> list[str]:
-    meta = _meta(root, create=False)
+    meta = _meta(root)
     return sorted(tag.text or "" for tag in meta.findall(f"{{{NS}}}tag")) if meta is not None else []
 
 
 def write_tags(root: ET.Element, tags: list[str]) -> None:
-    meta = _meta(root, create=True)
-    assert meta is not None
+    meta = _meta_for_writing(root)
     for tag in meta.findall(f"{{{NS}}}tag"):
         meta.remove(tag)
     for value in sorted(set(tags)):
@@ -116,9 +117,7 @@ def metadata_xml(domain_xml: str, change: Callable[[ET.Element], None]) -> str:
     """
     root = ET.fromstring(domain_xml)
     change(root)
-    meta = _meta(root, create=True)
-    assert meta is not None
-    return ET.tostring(_strip_namespace(meta), encoding="unicode")
+    return ET.tostring(_strip_namespace(_meta_for_writing(root)), encoding="unicode")
 
 
 def _strip_namespace(element: ET.Element) -> ET.Element:

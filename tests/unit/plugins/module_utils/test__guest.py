@@ -15,7 +15,11 @@ import pytest
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST, assign_targets, merge_defaults
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import GuestPlanner, HostContext, derived_mac
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import (
+    GuestPlanner,
+    HostContext,
+    derived_mac,
+)
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.runner import execute
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
 
@@ -48,7 +52,7 @@ def values(**options: Any) -> dict[str, Any]:
     return validated
 
 
-def plan(conn: Any, **options: Any):  # noqa: ANN201
+def plan(conn: Any, **options: Any):
     return GuestPlanner(HostContext(conn, URI), values(**options)).plan()
 
 
@@ -117,7 +121,7 @@ def test_normalisers() -> None:
     got = values(
         name="g",
         uuid="6695EB01-F6A4-8304-79AA-97F2502E193F",
-        hostdevs=["3:00.0"] if False else ["03:00.1", "0001:0a:1f.7"],
+        hostdevs=["03:00.1", "0001:0a:1f.7"],
         interfaces=[{"source": "n", "mac": "52-54-00-AB-CD-EF"}],
         cloud_init={"user_data": {"users": ["a"]}, "meta_data": {"instance-id": "i"}},
     )

@@ -118,7 +118,7 @@ def test_every_problem_is_reported_with_its_path(raw: dict[str, Any], expected: 
 
 def test_all_problems_are_reported_together() -> None:
     problems = validate({"flag": 3, "items": [{"bus": "x"}, {"size": "q"}]})[1]
-    assert [path for path, _ in problems] == ["name", "flag", "items[0].bus", "items[1].size"]
+    assert [problem[0] for problem in problems] == ["name", "flag", "items[0].bus", "items[1].size"]
 
 
 def test_secret_values_never_appear_in_messages() -> None:
