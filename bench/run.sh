@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs the benchmarks (not part of the tests). Sets the machine up first; installs matplotlib for the plot.
+# Runs the benchmarks (not part of the tests). Sets the machine up first.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 "$here/../scripts/setup.sh" >/dev/null
 # shellcheck source=scripts/lib.sh
 . "$here/../scripts/lib.sh"
-"$KVMFLEET_VENV/bin/python" -c 'import matplotlib' 2>/dev/null || "$KVMFLEET_VENV/bin/pip" install -q matplotlib
+# matplotlib for the plot; lxml because community.libvirt's virt module needs it on the hypervisor
+"$KVMFLEET_VENV/bin/python" -c 'import matplotlib, lxml' 2>/dev/null || "$KVMFLEET_VENV/bin/pip" install -q matplotlib lxml
 exec "$KVMFLEET_VENV/bin/python" "$here/guests.py" "$@"

@@ -15,9 +15,20 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.runner import 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import TableModule, run_module
 
 
+def _warn_reboots(module: Any, results: list[dict[str, Any]]) -> None:
+    for result in results:
+        if result["reboot_required"]:
+            fields = ", ".join(result["reboot_required_fields"])
+            module.warn(
+                f"{result['name']} runs with an older definition until it restarts ({fields}); "
+                "restart: if_needed allows it"
+            )
+
+
 def _guest(conn: Any, module: Any) -> dict[str, Any]:
     values = {key: value for key, value in module.values.items() if key != "uri"}
     (result,) = converge(conn, module.params["uri"], [("", values)], module.check_mode)
+    _warn_reboots(module, [result])
     return result
 
 
@@ -29,6 +40,7 @@ def run_guest_module() -> None:
 def _guests(conn: Any, module: Any) -> dict[str, Any]:
     items = [(f"guests[{index}]", values) for index, values in enumerate(module.values["guests"])]
     results = converge(conn, module.params["uri"], items, module.check_mode)
+    _warn_reboots(module, results)
     return {
         "changed": any(result["changed"] for result in results),
         "guests": results,
