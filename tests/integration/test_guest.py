@@ -211,6 +211,36 @@ def test_stopped_then_absent_keeps_volumes_unless_asked(
     assert f"{name}-vda.qcow2" not in kvmtest.virsh("vol-list", "--pool", test_pool["name"])
 
 
+def test_a_uuid_change_needs_recreate_which_keeps_volumes_and_power(
+    triad, prefix: str, tiny_image: Path, test_pool: dict[str, str], tmp_path: Path
+) -> None:
+    name = f"{prefix}again"
+    base = tiny(
+        name, tiny_image, tmp_path / "serial.log", disks=[{"pool": test_pool["name"], "size": "32MiB"}], state="running"
+    )
+    base["uuid"] = "0b8a3f2e-1111-4a2b-9c3d-000000000001"
+    kvmtest.run_playbook([{"kvmfleet.kvm.guest": base}])
+    kvmtest.wait_for_serial(tmp_path / "serial.log", "KVMFLEET-TINY-READY")
+    new_uuid = "0b8a3f2e-1111-4a2b-9c3d-000000000002"
+
+    refused = kvmtest.run_playbook([{"name": "t", "kvmfleet.kvm.guest": {**base, "uuid": new_uuid}}]).result("t")
+    assert refused["failed"] and refused["msg"].startswith("uuid: changing '0b8a3f2e-1111-4a2b-9c3d-000000000001'")
+    assert refused["msg"].endswith("set recreate: true to allow it")
+    assert kvmtest.virsh("domuuid", name).strip() == base["uuid"]
+
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.guest": {**base, "uuid": new_uuid, "recreate": True}})
+    assert apply["actions"] == [
+        "shut the guest down to recreate it (wait up to 120 s)",
+        "undefine the guest to recreate it (its volumes are kept)",
+        f"define guest {name}",
+        "start the guest",
+    ]
+    assert apply["diff"]["after"] == {"uuid": new_uuid, "recreated": True}
+    assert kvmtest.virsh("domuuid", name).strip() == new_uuid
+    assert kvmtest.virsh("domstate", name).strip() == "running"
+    assert f"{name}-vda.qcow2" in kvmtest.virsh("vol-list", "--pool", test_pool["name"])
+
+
 def test_running_guest_is_not_powered_off_without_force(prefix: str, tiny_image: Path, tmp_path: Path) -> None:
     name = f"{prefix}stubborn"
     # a guest that ignores the ACPI power button, as a hung one would

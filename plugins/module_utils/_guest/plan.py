@@ -120,6 +120,7 @@ class GuestPlan:
     actions: list[Action] = field(default_factory=list)
     reboot_required: list[str] = field(default_factory=list)
     definition: Optional[str] = None
+    power_from: Optional[str] = None  # the power state when the power step runs, if not before_state
 
     @property
     def changed(self) -> bool:
@@ -194,6 +195,8 @@ class GuestPlanner:
             raise ValidationError(self.problems)
         if dom is None:
             self._plan_create(plan, storage)
+        elif self._impossible_changes(plan, dom):
+            self._plan_recreate(plan, dom, storage)
         else:
             self._plan_update(plan, dom, storage)
         if self.problems:
@@ -422,6 +425,52 @@ class GuestPlanner:
             return {k: v for k, v in value.items() if v is not None and k != "password"}
         return show(name, value)
 
+    # ------------------------------------------------------------------ recreate
+
+    def _impossible_changes(self, plan: GuestPlan, dom: Any) -> bool:
+        """Record differences that cannot be made in place; fail unless recreate allows them."""
+        config = gx.read_domain(dom.XMLDesc(self.lv.VIR_DOMAIN_XML_INACTIVE))
+        changes = [
+            (opt.name, config[opt.name], self.want[opt.name])
+            for opt in GUEST.options
+            if opt.update == IMPOSSIBLE
+            and opt.name != "name"
+            and differs(self.want[opt.name], config[opt.name], opt.compare)
+        ]
+        if changes and not self.want["recreate"]:
+            name, before, after = changes[0]
+            raise NeedsOption(
+                f"{self.at(name)}: changing {before!r} to {after!r} cannot be done in place; "
+                "the guest would have to be recreated",
+                "recreate: true",
+            )
+        for name, before, after in changes:
+            plan.diff.add(name, before, after, IMPOSSIBLE)
+        return bool(changes)
+
+    def _plan_recreate(self, plan: GuestPlan, dom: Any, storage: dict[str, Any]) -> None:
+        """Shut down (gracefully; force allows a power-off), undefine keeping volumes, define anew, restore power."""
+        timeout, force = self.want["shutdown_timeout"], self.want["force"]
+        was_active = bool(dom.isActive())
+        if was_active:
+            plan.add(
+                f"shut the guest down to recreate it (wait up to {timeout} s)",
+                lambda: power.shutdown(self._dom(), timeout, force, "recreate: true"),
+            )
+        plan.add(
+            "undefine the guest to recreate it (its volumes are kept)",
+            lambda: self._dom().undefineFlags(power.undefine_flags()) and None,
+        )
+        kept = list(plan.diff.changes)
+        self._plan_create(plan, storage)
+        plan.diff.changes = [*kept, *[c for c in plan.diff.changes if c.path == "recreated"]]
+        plan.diff.add("recreated", False, True, CONTROL)
+        if was_active and self.want["state"] == "present":
+            plan.add(
+                "start the guest again", lambda: power.start(self._dom(), paused=plan.before_state == power.PAUSED)
+            )
+        plan.power_from = power.STOPPED
+
     # ------------------------------------------------------------------ update
 
     def _plan_update(self, plan: GuestPlan, dom: Any, storage: dict[str, Any]) -> None:
@@ -481,13 +530,7 @@ class GuestPlanner:
     def _compare_value(self, up: Update, name: str, update: str, compare: str, wanted: Any) -> None:
         writer = gx.WRITERS[name]
         if update == IMPOSSIBLE:
-            if differs(wanted, up.config[name], compare):
-                raise NeedsOption(
-                    f"{self.at(name)}: changing {up.config[name]!r} to {wanted!r} cannot be done in place; "
-                    "the guest would have to be recreated",
-                    "recreate: true",
-                )
-            return
+            return  # compared by _impossible_changes
         config_differs = differs(wanted, up.config[name], compare)
         if config_differs:
             up.plan.diff.add(name, show(name, up.config[name]), show(name, wanted), update)
@@ -779,7 +822,7 @@ class GuestPlanner:
 
     def _plan_power(self, plan: GuestPlan, dom: Optional[Any]) -> None:
         want = self.want["state"]
-        before = plan.before_state
+        before = plan.power_from or plan.before_state
         timeout, force = self.want["shutdown_timeout"], self.want["force"]
         restart = (
             bool(plan.reboot_required)
@@ -811,12 +854,12 @@ class GuestPlanner:
                 lambda: power.shutdown(self._dom(), timeout, force, "state: stopped"),
             )
             plan.reboot_required = []
-        if before == power.ABSENT:
+        if plan.before_state == power.ABSENT:
             for change in plan.diff.changes:
                 if change.path == "state" and want != "present":
                     change.after = want
-        elif want not in ("present", before):
-            plan.diff.add("state", before, want, CONTROL)
+        elif want not in ("present", plan.before_state):
+            plan.diff.add("state", plan.before_state, want, CONTROL)
 
     def _restart(self, timeout: int, force: bool, paused: bool) -> None:
         dom = self._dom()
