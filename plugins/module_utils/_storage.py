@@ -40,6 +40,15 @@ def volume_facts(vol: Any) -> dict[str, Any]:
     }
 
 
+# volume formats QEMU opens by that name; anything else (iso, dir, none...) is read as raw
+QEMU_FORMATS = ("raw", "qcow2", "qed", "vmdk", "vdi", "vpc", "vhdx", "luks")
+
+
+def driver_type(volume_format: Optional[str]) -> str:
+    """The <driver type> for a volume of ``volume_format``."""
+    return volume_format if volume_format in QEMU_FORMATS else "raw"
+
+
 def volume_xml(name: str, capacity: int, fmt: str, backing: Optional[tuple[str, str]] = None) -> str:
     """XML of a new volume; ``backing`` = (path, format) makes it a copy-on-write overlay."""
     volume = ET.Element("volume")

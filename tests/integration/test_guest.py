@@ -385,3 +385,76 @@ def test_secrets_never_appear_in_output(play, prefix: str, test_pool: dict[str, 
     batch = play([{"name": "t", "kvmfleet.kvm.guests": {"guests": [{**options, "memory": "160MiB"}]}}], diff=True)
     assert batch.result("t")["changed"]
     assert secret not in json_dump(batch.data)
+
+
+def test_vcpus_are_hotplugged_live(triad, prefix: str, tiny_image: Path, tmp_path: Path) -> None:
+    name = f"{prefix}cpu"
+    base = tiny(name, tiny_image, tmp_path / "serial.log", vcpus=1, max_vcpus=2, state="running")
+    kvmtest.run_playbook([{"kvmfleet.kvm.guest": base}])
+    kvmtest.wait_for_serial(tmp_path / "serial.log", "KVMFLEET-TINY-READY")
+    pid = qemu_pid(name)
+
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.guest": {**base, "vcpus": 2}})
+
+    assert apply["actions"] == ["set vcpus to 2 on the running guest", "update the persistent definition: vcpus"]
+    assert apply["reboot_required"] is False and qemu_pid(name) == pid
+    counts = dict(line.rsplit(None, 1) for line in kvmtest.virsh("vcpucount", name).splitlines() if line.strip())
+    assert counts["current      live"] == "2" and counts["current      config"] == "2"
+
+
+def make_iso(pool_path: str, name: str, label: str) -> None:
+    kvmtest.run_cmd(["genisoimage", "-quiet", "-o", f"{pool_path}/{name}", "-V", label, "/etc/hostname"])
+
+
+def test_cdrom_media_change_is_live(
+    triad, conn: Any, prefix: str, tiny_image: Path, test_pool: dict[str, str], tmp_path: Path
+) -> None:
+    first, second = f"{prefix}a.iso", f"{prefix}b.iso"
+    make_iso(test_pool["path"], first, "FIRST")
+    make_iso(test_pool["path"], second, "SECOND")
+    conn.storagePoolLookupByName(test_pool["name"]).refresh(0)
+    name = f"{prefix}cd"
+    cdrom = {"device": "cdrom", "pool": test_pool["name"], "volume": first}
+    base = tiny(name, tiny_image, tmp_path / "serial.log", disks=[cdrom], state="running")
+    kvmtest.run_playbook([{"kvmfleet.kvm.guest": base}])
+    pid = qemu_pid(name)
+
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.guest": {**base, "disks": [{**cdrom, "volume": second}]}})
+
+    assert apply["actions"] == ["change the media in sda"]
+    assert apply["diff"] == {"before": {"disks[sda].volume": first}, "after": {"disks[sda].volume": second},
+                             "before_header": name, "after_header": name}  # fmt: skip
+    assert qemu_pid(name) == pid
+    for inactive in (False, True):
+        assert domxml(name, inactive=inactive).find("devices/disk/source").get("volume") == second
+
+
+def test_cloud_init_seed_is_built_and_rebuilt_only_on_change(
+    triad, prefix: str, tiny_image: Path, test_pool: dict[str, str], tmp_path: Path
+) -> None:
+    name = f"{prefix}ci"
+    seed = {"user_data": {"users": [{"name": "admin"}]}, "network_config": {"version": 2}}
+    base = tiny(
+        name, tiny_image, tmp_path / "serial.log", disks=[{"pool": test_pool["name"], "size": "16MiB"}], cloud_init=seed
+    )
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.guest": base})
+    iso = f"{test_pool['path']}/{name}-cidata.iso"
+    assert f"write cloud-init seed {name}-cidata.iso in pool {test_pool['name']}" in apply["actions"]
+    assert "CD-ROM is in ISO 9660 format" in kvmtest.run_cmd(["isoinfo", "-d", "-i", iso])
+    assert "Volume id: cidata" in kvmtest.run_cmd(["isoinfo", "-d", "-i", iso])
+    user_data = kvmtest.run_cmd(["isoinfo", "-J", "-x", "/user-data", "-i", iso])
+    assert user_data.startswith("#cloud-config\n") and '"name": "admin"' in user_data
+    assert (
+        kvmtest.run_cmd(["isoinfo", "-J", "-x", "/meta-data", "-i", iso])
+        == f"instance-id: {name}\nlocal-hostname: {name}\n"
+    )
+    seed_disk = [d for d in domxml(name, inactive=True).findall("devices/disk") if d.get("device") == "cdrom"]
+    assert len(seed_disk) == 1 and seed_disk[0].find("source").get("volume") == f"{name}-cidata.iso"
+
+    changed = {**base, "cloud_init": {**seed, "user_data": {"users": [{"name": "operator"}]}}}
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.guest": changed})
+    assert apply["actions"] == [
+        f"write cloud-init seed {name}-cidata.iso in pool {test_pool['name']}",
+        "update the persistent definition: cloud_init",
+    ]
+    assert '"name": "operator"' in kvmtest.run_cmd(["isoinfo", "-J", "-x", "/user-data", "-i", iso])

@@ -275,7 +275,7 @@ class GuestPlanner:
                 info["formats"][disk["target"]] = disk["format"]
             else:
                 facts = _storage.volume_facts(vol)
-                info["formats"][disk["target"]] = facts["format"]
+                info["formats"][disk["target"]] = _storage.driver_type(facts["format"])
                 disk["current_size"] = facts["capacity"]
                 if disk["size"] is not None and disk["size"] < facts["capacity"]:
                     self.problems.append(
