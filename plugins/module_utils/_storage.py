@@ -11,20 +11,20 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import Libvir
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
 
 
-def find_pool(conn: Any, name: str) -> Optional[Any]:
+def _or_none(lookup: Any, name: str) -> Optional[Any]:
     lv = require_libvirt()
     try:
-        return conn.storagePoolLookupByName(name)
+        return lookup(name)
     except lv.libvirtError:
         return None
+
+
+def find_pool(conn: Any, name: str) -> Optional[Any]:
+    return _or_none(conn.storagePoolLookupByName, name)
 
 
 def find_volume(pool: Any, name: str) -> Optional[Any]:
-    lv = require_libvirt()
-    try:
-        return pool.storageVolLookupByName(name)
-    except lv.libvirtError:
-        return None
+    return _or_none(pool.storageVolLookupByName, name)
 
 
 def volume_facts(vol: Any) -> dict[str, Any]:

@@ -27,22 +27,8 @@ author:
   - kvmfleet maintainers (@kvmfleet)
 extends_documentation_fragment:
   - kvmfleet.kvm.connection
-attributes:
-  check_mode:
-    support: full
-    description:
-      - The same plan as a real run is made; only the calls that change the host are skipped.
-      - V(changed), the diff and RV(actions) are the same as in a real run.
-  diff_mode:
-    support: full
-    description: The diff holds only the options that differ.
-  idempotent:
-    support: full
-    description: A second run with the same options changes nothing.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs where the libvirt Python binding is installed, usually the hypervisor itself.
+  - kvmfleet.kvm.attributes
+  - kvmfleet.kvm.attributes.converge
 options:
   name:
     description: Name of the guest.

@@ -21,20 +21,8 @@ author:
   - kvmfleet maintainers (@kvmfleet)
 extends_documentation_fragment:
   - kvmfleet.kvm.connection
-attributes:
-  check_mode:
-    support: full
-    description: The same plans as a real run; only the calls that change the host are skipped.
-  diff_mode:
-    support: full
-    description: One diff per changed guest, holding only the options that differ.
-  idempotent:
-    support: full
-    description: A second run with the same options changes nothing.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs where the libvirt Python binding is installed, usually the hypervisor itself.
+  - kvmfleet.kvm.attributes
+  - kvmfleet.kvm.attributes.converge
 options:
   guests:
     description:

@@ -20,20 +20,8 @@ author:
   - kvmfleet maintainers (@kvmfleet)
 extends_documentation_fragment:
   - kvmfleet.kvm.connection
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; behaves the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
-  idempotent:
-    support: full
-    description: Reads only.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs where the libvirt Python binding is installed, usually the hypervisor itself.
+  - kvmfleet.kvm.attributes
+  - kvmfleet.kvm.attributes.info
 """
 
 EXAMPLES = r"""

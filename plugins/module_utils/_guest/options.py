@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import uuid as uuidlib
-from typing import Any
+from typing import Any, Callable
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     CONTROL,
@@ -318,6 +318,24 @@ def assign_targets(disks: list[dict[str, Any]]) -> None:
             used.add(disk["target"])
 
 
+def _duplicates(
+    items: list[dict[str, Any]], key: Callable[[dict[str, Any]], Any], where: str, field: str, says: str
+) -> list[Problem]:
+    """A problem for each item whose key an earlier item has, such as ``disks[2].target: vda is also ...``."""
+    problems: list[Problem] = []
+    first: dict[Any, int] = {}
+    for index, item in enumerate(items):
+        value = key(item)
+        if value is None:
+            continue
+        if value in first:
+            shown = f"{value[1]} in pool {value[0]}" if isinstance(value, tuple) else value
+            problems.append((f"{where}[{index}].{field}", f"{shown} {says}[{first[value]}]"))
+        else:
+            first[value] = index
+    return problems
+
+
 def _guest_checks(guest: dict[str, Any], path: str) -> list[Problem]:
     problems: list[Problem] = []
 
@@ -348,40 +366,23 @@ def _guest_checks(guest: dict[str, Any], path: str) -> list[Problem]:
             )
 
     disks = guest["disks"] or []
-    seen_targets: dict[str, int] = {}
-    for index, disk in enumerate(disks):
-        if disk["target"] in seen_targets:
-            problems.append(
-                (
-                    f"{at('disks')}[{index}].target",
-                    f"{disk['target']} is also the target of disks[{seen_targets[disk['target']]}]",
-                )
-            )
-        elif disk["target"]:
-            seen_targets[disk["target"]] = index
+    problems.extend(_duplicates(disks, lambda d: d["target"], at("disks"), "target", "is also the target of disks"))
     if not problems:
         assign_targets(disks)
-    seen_volumes: dict[tuple[str, str], int] = {}
-    for index, disk in enumerate(disks):
-        if disk["volume"]:
-            key = (disk["pool"] or "default", disk["volume"])
-            if key in seen_volumes:
-                problems.append(
-                    (f"{at('disks')}[{index}].volume", f"{key[1]} in pool {key[0]} is also disks[{seen_volumes[key]}]")
-                )
-            seen_volumes.setdefault(key, index)
-
-    seen_macs: dict[str, int] = {}
-    for index, nic in enumerate(guest["interfaces"] or []):
-        if nic["mac"] in seen_macs:
-            problems.append(
-                (
-                    f"{at('interfaces')}[{index}].mac",
-                    f"{nic['mac']} is also the MAC of interfaces[{seen_macs[nic['mac']]}]",
-                )
-            )
-        elif nic["mac"]:
-            seen_macs[nic["mac"]] = index
+    problems.extend(
+        _duplicates(
+            disks,
+            lambda d: (d["pool"] or "default", d["volume"]) if d["volume"] else None,
+            at("disks"),
+            "volume",
+            "is also disks",
+        )
+    )
+    problems.extend(
+        _duplicates(
+            guest["interfaces"] or [], lambda n: n["mac"], at("interfaces"), "mac", "is also the MAC of interfaces"
+        )
+    )
 
     boot_orders: dict[int, str] = {}
     for kind in ("disks", "interfaces"):

@@ -625,29 +625,41 @@ def disk_element(disk: dict[str, Any]) -> ET.Element:
     ET.SubElement(element, "target", {"dev": disk["target"], "bus": disk["bus"]})
     if disk.get("readonly") or disk["device"] == "cdrom":
         ET.SubElement(element, "readonly")
-    if disk.get("boot_order"):
-        ET.SubElement(element, "boot", {"order": str(disk["boot_order"])})
+    _boot_order(element, disk.get("boot_order"))
     return element
 
 
-def find_disk(root: ET.Element, target: str) -> Optional[ET.Element]:
-    for disk in root.findall("devices/disk"):
-        found = disk.find("target")
-        if found is not None and found.get("dev") == target:
-            return disk
+def _find_device(root: ET.Element, tag: str, child_tag: str, attribute: str, value: str) -> Optional[ET.Element]:
+    for device in root.findall(f"devices/{tag}"):
+        found = device.find(child_tag)
+        if found is not None and found.get(attribute, "").lower() == value:
+            return device
     return None
 
 
-def patch_disk(element: ET.Element, disk: dict[str, Any]) -> None:
-    """Set the user-set attributes of ``disk`` on an existing <disk>, keeping its <address>."""
-    fresh = disk_element(disk)
-    keep = [sub for sub in element if sub.tag in ("address", "alias")]
+def find_disk(root: ET.Element, target: str) -> Optional[ET.Element]:
+    return _find_device(root, "disk", "target", "dev", target)
+
+
+def _replace_device(element: ET.Element, fresh: ET.Element, keep: tuple[str, ...]) -> None:
+    """Make ``element`` ``fresh`` in place, keeping the children libvirt filled in (``keep`` tags)."""
+    kept = [sub for sub in element if sub.tag in keep]
     element.attrib.clear()
     element.attrib.update(fresh.attrib)
     for sub in list(element):
         element.remove(sub)
-    for sub in [*fresh, *keep]:
+    for sub in [*fresh, *kept]:
         element.append(sub)
+
+
+def _boot_order(element: ET.Element, order: Optional[int]) -> None:
+    if order:
+        ET.SubElement(element, "boot", {"order": str(order)})
+
+
+def patch_disk(element: ET.Element, disk: dict[str, Any]) -> None:
+    """Set the user-set attributes of ``disk`` on an existing <disk>, keeping its <address>."""
+    _replace_device(element, disk_element(disk), ("address", "alias"))
 
 
 def read_interface(nic: ET.Element) -> dict[str, Any]:
@@ -690,28 +702,16 @@ def interface_element(nic: dict[str, Any]) -> ET.Element:
     ET.SubElement(element, "model", {"type": nic.get("model") or "virtio"})
     if nic.get("link_state"):
         ET.SubElement(element, "link", {"state": nic["link_state"]})
-    if nic.get("boot_order"):
-        ET.SubElement(element, "boot", {"order": str(nic["boot_order"])})
+    _boot_order(element, nic.get("boot_order"))
     return element
 
 
 def find_interface(root: ET.Element, mac: str) -> Optional[ET.Element]:
-    for nic in root.findall("devices/interface"):
-        found = nic.find("mac")
-        if found is not None and found.get("address", "").lower() == mac:
-            return nic
-    return None
+    return _find_device(root, "interface", "mac", "address", mac)
 
 
 def patch_interface(element: ET.Element, nic: dict[str, Any]) -> None:
-    fresh = interface_element(nic)
-    keep = [sub for sub in element if sub.tag in ("address", "alias", "target", "rom", "driver")]
-    element.attrib.clear()
-    element.attrib.update(fresh.attrib)
-    for sub in list(element):
-        element.remove(sub)
-    for sub in [*fresh, *keep]:
-        element.append(sub)
+    _replace_device(element, interface_element(nic), ("address", "alias", "target", "rom", "driver"))
 
 
 # ---------------------------------------------------------------------------------------------- whole domain
