@@ -134,9 +134,10 @@ def triad(play: Callable[..., kvmtest.PlayResult]) -> Callable[..., list[dict[st
             result = outcome.result("task")
             assert not result.get("failed"), f"{'check' if check else 'apply'} failed: {result.get('msg')}"
             results.append(result)
-        assert [r["changed"] for r in results] == [True, True, False, False], [r.get("actions") for r in results]
+        plans = [result["actions"] if "actions" in result else [g["actions"] for g in result["guests"]] for result in results]
+        assert [r["changed"] for r in results] == [True, True, False, False], plans
         # check mode predicts exactly what the real run does
-        assert results[0]["actions"] == results[1]["actions"]
+        assert plans[0] == plans[1]
         assert results[0]["diff"] == results[1]["diff"]
         return results
 

@@ -458,3 +458,70 @@ def test_cloud_init_seed_is_built_and_rebuilt_only_on_change(
         "update the persistent definition: cloud_init",
     ]
     assert '"name": "operator"' in kvmtest.run_cmd(["isoinfo", "-J", "-x", "/user-data", "-i", iso])
+
+
+def test_guests_batch_touches_nothing_when_one_guest_is_invalid(play, prefix: str, test_pool: dict[str, str]) -> None:
+    before = kvmtest.domain_names()
+    guests = [
+        {"name": f"{prefix}ok", "memory": "128MiB"},
+        {"name": f"{prefix}bad", "disks": [{"pool": "no-such-pool", "size": "1G"}]},
+        {"name": f"{prefix}ok", "memory": "1XB"},
+    ]
+    failed = play([{"name": "t", "kvmfleet.kvm.guests": {"guests": guests}}]).result("t")
+    assert failed["failed"]
+    assert failed["errors"] == [
+        "guests[2].memory: unknown unit 'XB' in '1XB'; use B, KiB, MiB, GiB, TiB (or K, M, G, T; KB, MB, GB, TB)"
+    ]
+    guests[2]["memory"] = "128MiB"
+    failed = play([{"name": "t", "kvmfleet.kvm.guests": {"guests": guests}}]).result("t")
+    assert failed["errors"] == [
+        "guests[1].disks[0].pool: no storage pool no-such-pool on this hypervisor",
+        f"guests[2].name: {prefix}ok is also the name of guests[0]",
+    ]
+    assert kvmtest.domain_names() == before, "nothing was defined"
+
+
+def test_guests_batch_triad(triad, prefix: str, tiny_image: Path, tmp_path: Path) -> None:
+    defaults = tiny("unused", tiny_image, tmp_path / "serial.log")
+    defaults.pop("name")
+    defaults.pop("console")
+    task = {
+        "kvmfleet.kvm.guests": {
+            "defaults": {**defaults, "state": "paused"},
+            "guests": [{"name": f"{prefix}{i}"} for i in range(3)],
+        }
+    }
+    _check, apply, _recheck, _reapply = triad(task)
+    assert [g["state"] for g in apply["guests"]] == ["paused"] * 3
+    assert [g["actions"] for g in apply["guests"]] == [
+        [f"define guest {prefix}{i}", "start the guest paused"] for i in range(3)
+    ]
+    assert len(apply["diff"]) == 3
+    assert [kvmtest.virsh("domstate", f"{prefix}{i}").strip() for i in range(3)] == ["paused"] * 3
+
+
+def test_secure_boot_guest_gets_smm_and_secure_firmware(prefix: str) -> None:
+    name = f"{prefix}sb"
+    result = kvmtest.run_playbook(
+        [
+            {
+                "name": "t",
+                "kvmfleet.kvm.guest": {
+                    "name": name,
+                    "memory": "256MiB",
+                    "firmware": "uefi",
+                    "secure_boot": True,
+                    "state": "paused",
+                },
+            }
+        ]
+    ).result("t")
+    assert result["changed"] and not result.get("failed"), result.get("msg")
+    live = domxml(name)
+    assert live.find("os/loader").get("secure") == "yes"
+    assert live.find("features/smm").get("state") == "on"
+    assert "secboot" in Path(live.findtext("os/loader")).name.lower()  # OVMF built with secure boot
+    rerun = kvmtest.run_playbook(
+        [{"name": "t", "kvmfleet.kvm.guest": {"name": name, "firmware": "uefi", "secure_boot": True}}]
+    ).result("t")
+    assert rerun["changed"] is False
