@@ -134,7 +134,7 @@ def triad(play: Callable[..., kvmtest.PlayResult]) -> Callable[..., list[dict[st
             result = outcome.result("task")
             assert not result.get("failed"), f"{'check' if check else 'apply'} failed: {result.get('msg')}"
             results.append(result)
-        plans = [result["actions"] if "actions" in result else [g["actions"] for g in result["guests"]] for result in results]
+        plans = [r["actions"] if "actions" in r else [g["actions"] for g in r["guests"]] for r in results]
         assert [r["changed"] for r in results] == [True, True, False, False], plans
         # check mode predicts exactly what the real run does
         assert plans[0] == plans[1]

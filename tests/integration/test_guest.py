@@ -520,7 +520,10 @@ def test_secure_boot_guest_gets_smm_and_secure_firmware(prefix: str) -> None:
     live = domxml(name)
     assert live.find("os/loader").get("secure") == "yes"
     assert live.find("features/smm").get("state") == "on"
-    assert "secboot" in Path(live.findtext("os/loader")).name.lower()  # OVMF built with secure boot
+    # libvirt picked the firmware descriptor with secure boot and enrolled keys
+    features = {f.get("name"): f.get("enabled") for f in domxml(name, inactive=True).findall("os/firmware/feature")}
+    assert features == {"enrolled-keys": "yes", "secure-boot": "yes"}
+    assert Path(live.findtext("os/nvram")).exists()
     rerun = kvmtest.run_playbook(
         [{"name": "t", "kvmfleet.kvm.guest": {"name": name, "firmware": "uefi", "secure_boot": True}}]
     ).result("t")
