@@ -727,14 +727,17 @@ class GuestPlanner:
         by_mac = {nic["mac"]: nic for nic in actual}
         live_by_mac = {nic["mac"]: nic for nic in (up.live or {}).get("interfaces", [])}
         flags = self.lv.VIR_DOMAIN_AFFECT_CONFIG | (self.lv.VIR_DOMAIN_AFFECT_LIVE if up.running else 0)
+        # an interface listed with its MAC is that interface; one without is the one at its position,
+        # unless another listed interface names that one's MAC
         matched: set[str] = set()
+        named = {nic["mac"] for nic in self.want["interfaces"] if nic["mac"]}
         for nic in self.want["interfaces"]:
             have = by_mac.get(nic["mac"]) if nic["mac"] else None
             if (
                 have is None
                 and nic["mac"] is None
                 and nic["index"] < len(actual)
-                and actual[nic["index"]]["mac"] not in matched
+                and actual[nic["index"]]["mac"] not in matched | named
             ):
                 have = actual[nic["index"]]
             if have is None:
@@ -777,10 +780,8 @@ class GuestPlanner:
             live_have = live_by_mac.get(mac)
             if live_have is not None and any(differs(nic[k], live_have[k]) for k in keys):
                 up.plan.reboot_required.append(f"interfaces[{mac}]")
-        for have in actual:
-            if have["mac"] not in matched and not any(n["mac"] == have["mac"] for n in self.want["interfaces"]):
-                if any(n["mac"] is None and n["index"] == actual.index(have) for n in self.want["interfaces"]):
-                    continue
+        for have in actual:  # every interface the user listed was matched above; the rest go
+            if have["mac"] not in matched:
                 xml = gx.to_string(gx.interface_element(have))
                 up.plan.diff.add(
                     f"interfaces[{have['mac']}]", {k: v for k, v in have.items() if v is not None}, None, LIVE

@@ -297,6 +297,15 @@ def test_link_state_is_live_and_removed_devices_are_detached(conn: Any) -> None:
     ]
 
 
+def test_an_interface_named_by_mac_is_not_also_matched_by_position(conn: Any) -> None:
+    result = plan(
+        conn, name="test", interfaces=[{"source": "default"}, {"source": "default", "mac": "aa:bb:cc:dd:ee:ff"}]
+    )
+    assert [a.description for a in result.actions] == [
+        f"attach interface {derived_mac('test', 0)} (network default) to the running guest"
+    ]
+
+
 def test_a_uuid_change_needs_recreate(conn: Any) -> None:
     with pytest.raises(NeedsOption) as info:
         plan(conn, name="test", uuid="11111111-2222-3333-4444-555555555555")
