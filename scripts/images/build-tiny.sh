@@ -20,8 +20,13 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-[ -n "$kpkg" ] || { echo "build-tiny: no linux-image package found (run apt-get update)" >&2; exit 1; }
+kernel_package() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'; }
+kpkg=$(kernel_package)
+if [ -z "$kpkg" ]; then  # no package lists yet on this machine
+    if [ "$(id -u)" -eq 0 ]; then apt-get update -qq; else sudo apt-get update -qq; fi
+    kpkg=$(kernel_package)
+fi
+[ -n "$kpkg" ] || { echo "build-tiny: no linux-image-amd64 package in the apt sources" >&2; exit 1; }
 (cd "$work" && apt-get -o APT::Sandbox::User=root download "$kpkg" >/dev/null)
 dpkg-deb -x "$work"/"$kpkg"_*.deb "$work/kernel"
 kver=$(ls "$work/kernel/lib/modules")
