@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, LibvirtMissing, ValidationError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import (
     DEFAULT_URI,
     LIBVIRT_IMPORT_ERROR,
@@ -90,8 +90,6 @@ def run_module(module: AnsibleModule, work: Work, readonly: bool = False) -> Non
             result = work(conn, module)
         finally:
             conn.close()
-    except LibvirtMissing as exc:  # pragma: no cover - guarded above
-        module.fail_json(msg=exc.msg, **exc.details)
     except KvmFleetError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     except libvirt.libvirtError as exc:

@@ -129,7 +129,7 @@ class GuestPlan:
     def add(self, description: str, run: Callable[[], None]) -> None:
         self.actions.append(Action(description, run))
 
-    def result(self, after_state: str, check_mode: bool, xml: Optional[str] = None) -> dict[str, Any]:
+    def result(self, after_state: str, xml: Optional[str] = None) -> dict[str, Any]:
         diff = self.diff.diff()
         result: dict[str, Any] = {
             "name": self.name,
@@ -201,7 +201,7 @@ class GuestPlanner:
             self._plan_update(plan, dom, storage)
         if self.problems:
             raise ValidationError(self.problems)
-        self._plan_power(plan, dom)
+        self._plan_power(plan)
         return plan
 
     def _lookup(self) -> Optional[Any]:
@@ -542,14 +542,14 @@ class GuestPlanner:
             live_value = up.live["memory_target"]
         if not differs(wanted, live_value, compare):
             return
-        if update == LIVE and self._live_possible(up.dom, name, wanted, up.live):
+        if update == LIVE and self._live_possible(up.dom, name, wanted):
             if not config_differs:
                 up.plan.diff.add(name, show(name, live_value), show(name, wanted), update)
             up.plan.add(f"set {name} to {show(name, wanted)} on the running guest", self._live_call(name, wanted))
         else:
             up.plan.reboot_required.append(name)
 
-    def _live_possible(self, dom: Any, name: str, wanted: Any, live: dict[str, Any]) -> bool:
+    def _live_possible(self, dom: Any, name: str, wanted: Any) -> bool:
         if name == "memory":
             return wanted <= dom.maxMemory() * 1024
         if name == "vcpus":
@@ -821,7 +821,7 @@ class GuestPlanner:
 
     # ------------------------------------------------------------------ power
 
-    def _plan_power(self, plan: GuestPlan, dom: Optional[Any]) -> None:
+    def _plan_power(self, plan: GuestPlan) -> None:
         want = self.want["state"]
         before = plan.power_from or plan.before_state
         timeout, force = self.want["shutdown_timeout"], self.want["force"]

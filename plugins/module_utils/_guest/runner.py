@@ -37,7 +37,7 @@ def plan_all(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]]) -> l
     return plans
 
 
-def execute(conn: Any, plan: GuestPlan) -> None:
+def execute(plan: GuestPlan) -> None:
     lv = require_libvirt()
     for action in plan.actions:
         try:
@@ -75,10 +75,10 @@ def converge(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]], chec
     if not check_mode:
         busy = [plan for plan in plans if plan.actions]
         if len(busy) == 1:
-            execute(conn, busy[0])
+            execute(busy[0])
         elif busy:
             with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(busy))) as pool:
-                futures = {pool.submit(execute, conn, plan): plan for plan in busy}
+                futures = {pool.submit(execute, plan): plan for plan in busy}
                 for future, plan in futures.items():
                     error = future.exception()
                     if isinstance(error, KvmFleetError):
@@ -93,7 +93,7 @@ def converge(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]], chec
                 xml = plan.definition
             else:
                 xml = conn.lookupByName(plan.name).XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE)
-        results.append(plan.result(final_state(conn, plan, check_mode), check_mode, xml))
+        results.append(plan.result(final_state(conn, plan, check_mode), xml))
     if failures:
         raise KvmFleetError(
             "; ".join(error.msg for error in failures.values()), guests=results, failed_guests=sorted(failures)

@@ -360,7 +360,7 @@ def test_created_xml_passes_libvirts_schema(conn: Any, name: str, tmp_path: Path
 
 def test_apply_then_replan_changes_nothing(conn: Any, name: str) -> None:
     first = plan(conn, name=name, state="running", **FULL)
-    execute(conn, first)
+    execute(first)
     again = plan(conn, name=name, state="running", **FULL)
     assert again.actions == [], [a.description for a in again.actions]
     assert not again.diff and again.reboot_required == []
