@@ -6,6 +6,7 @@
 #   - the checkout made importable as the collection kvmfleet.kvm (.cache/collections)
 #   - virtlogd, virtlockd and libvirtd started when no init system runs them; /dev/kvm usable by QEMU
 #   - the tiny test guest image (scripts/images/build-tiny.sh)
+#   - the full cloud test image, Debian 12 with cloud-init (scripts/images/build-cloud.sh; ~2 min once)
 # Ubuntu 22.04/24.04: the same packages. Fedora/RHEL 9: see README.md ("Other distributions").
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +23,7 @@ APT_PACKAGES=(
     genisoimage busybox-static cpio debootstrap
     podman runc uidmap fuse-overlayfs
     iproute2 curl ca-certificates git python3-venv shellcheck libxml2-utils
+    openssh-client openssh-server e2fsprogs
 )
 
 # 1. Debian packages
@@ -85,4 +87,7 @@ fi
 
 # 7. the tiny test guest
 image=$("$here/images/build-tiny.sh")
-say "ready: venv $KVMFLEET_VENV, collection $KVMFLEET_COLLECTIONS, tiny image $image"
+
+# 8. the full cloud test image (debootstrap needs root)
+cloud=$($SUDO env KVMFLEET_CACHE="$KVMFLEET_CACHE" "$here/images/build-cloud.sh")
+say "ready: venv $KVMFLEET_VENV, collection $KVMFLEET_COLLECTIONS, tiny image $image, cloud image $cloud"

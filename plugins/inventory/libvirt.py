@@ -16,6 +16,8 @@ description:
   - The hypervisors are queried at the same time; each is read with one C(getAllDomainStats) call,
     one C(XMLDesc) per guest and one DHCP lease call per libvirt network.
   - A hypervisor that cannot be reached gives a warning; the guests of the others are still listed.
+  - Guest names are the inventory host names. A guest whose name an earlier hypervisor in O(uris)
+    already has is left out, with a warning.
   - The inventory file's name must end in C(libvirt.yml) or C(libvirt.yaml).
 author:
   - kvmfleet maintainers (@kvmfleet)
@@ -178,16 +180,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if "error" in hypervisor:
                 self.display.warning(f"kvmfleet.kvm.libvirt: skipping {hypervisor['uri']}: {hypervisor['error']}")
                 continue
+            clashes = []
             for guest in hypervisor["guests"]:
                 host = guest["name"]
                 if host in seen:
-                    self.display.warning(
-                        f"kvmfleet.kvm.libvirt: guest {host} of {hypervisor['uri']} is left out: "
-                        f"a guest of {seen[host]} has the same name"
-                    )
+                    clashes.append(f"{host} (also on {seen[host]})")
                     continue
                 seen[host] = hypervisor["uri"]
                 self._add_guest(host, guest, hypervisor, prefix, strict)
+            if clashes:  # one warning per hypervisor, however many guests
+                shown = ", ".join(clashes[:5]) + (f" and {len(clashes) - 5} more" if len(clashes) > 5 else "")
+                self.display.warning(
+                    f"kvmfleet.kvm.libvirt: {len(clashes)} guests of {hypervisor['uri']} are left out: "
+                    f"a guest of an earlier hypervisor has the same name: {shown}"
+                )
 
     def _add_guest(
         self, host: str, guest: dict[str, Any], hypervisor: dict[str, Any], prefix: str, strict: bool
