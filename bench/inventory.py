@@ -67,7 +67,7 @@ class Sshd:
         )
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
         self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
-        for _ in range(50):
+        for _attempt in range(50):
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 break
@@ -115,7 +115,7 @@ def measure(label: str, sources: list[Path], repeat: int, prefix: str, *args: st
     listed = 0
     if prime:
         ansible_inventory(sources, "--flush-cache")
-    for _ in range(repeat):
+    for _run in range(repeat):
         elapsed, listing = ansible_inventory(sources, *args)
         times.append(elapsed)
         listed = hosts_with(listing, prefix)

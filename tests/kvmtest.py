@@ -53,6 +53,16 @@ def domain_names(uri: str = SYSTEM_URI) -> list[str]:
     return sorted(line for line in virsh("list", "--all", "--name", uri=uri).splitlines() if line.strip())
 
 
+def dhcp_leases(network: str, uri: str = SYSTEM_URI) -> dict[str, str]:
+    """MAC -> IPv4 address that libvirt's DHCP server leased on ``network``, as virsh shows it."""
+    found = {}
+    for line in virsh("net-dhcp-leases", network, uri=uri).splitlines():
+        words = line.split()  # expiry date, expiry time, MAC, protocol, address/prefix, host name, client id
+        if len(words) >= 5 and words[3] == "ipv4":
+            found[words[2]] = words[4].split("/")[0]
+    return found
+
+
 def ansible_env(**extra: str) -> dict[str, str]:
     """Environment for ansible-* commands that use this checkout as kvmfleet.kvm."""
     env = dict(os.environ)

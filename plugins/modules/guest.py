@@ -396,8 +396,8 @@ options:
         on it), then return its addresses as RV(addresses) and RV(address). V({}) waits with the defaults.
       - Applies when the guest runs after the task (O(state=running), or a running guest with
         O(state=present)); not in check mode. Waiting never counts as a change.
-      - On time-out the task fails; the message lists every source tried and what each said, such as
-        C(web1: no address within 300 s (tried lease: no address; agent: Guest agent is not responding; arp: no address)).
+      - "On time-out the task fails; the message lists every source tried and what each said, such as
+        C(web1: no address within 300 s (tried lease: no address; agent: Guest agent is not responding; arp: no address))."
       - M(kvmfleet.kvm.guests) waits for all its guests at the same time.
     type: dict
     suboptions:

@@ -31,13 +31,6 @@ def ssh_key(tmp_path: Path) -> Path:
     return key
 
 
-def lease_of(network: str, mac: str) -> str:
-    for line in kvmtest.virsh("net-dhcp-leases", network).splitlines():
-        if mac in line:
-            return line.split()[4].split("/")[0]
-    raise AssertionError(f"no lease for {mac} on {network}")
-
-
 def hosts_of(data: dict[str, Any], play: int, task: str) -> dict[str, Any]:
     for item in data["plays"][play]["tasks"]:
         if item["task"]["name"].split(" : ")[-1] == task:  # role tasks are named "role : task"
@@ -110,7 +103,7 @@ def run_playbook_and_check(
     # the lease the role waited for is the address the host's DHCP server handed out...
     (provisioned,) = hosts_of(data, 0, "Converge all guests in one module call")["localhost"]["guests"]
     mac = kvmtest.virsh("domiflist", name).split()[4]
-    assert provisioned["address"] == lease_of(test_network["name"], mac)
+    assert provisioned["address"] == kvmtest.dhcp_leases(test_network["name"])[mac]
     assert provisioned["addresses"][0]["source"] == "lease"
     # ...and the one the guest agent reports from inside the guest (virsh asks the agent itself, too)
     (agent,) = hosts_of(data, 0, "Ask the guest agents for the same addresses, from inside the guests")["localhost"][

@@ -17,14 +17,6 @@ import yaml
 UNREACHABLE = "qemu+unix:///system?socket=/nonexistent/kvmfleet-inventory.sock"
 
 
-def lease_of(network: str, mac: str) -> str:
-    """The IPv4 address libvirt's DHCP server leased to ``mac``, as virsh shows it."""
-    for line in kvmtest.virsh("net-dhcp-leases", network).splitlines():
-        if mac in line:
-            return line.split()[4].split("/")[0]
-    raise AssertionError(f"no lease for {mac} on {network}")
-
-
 @pytest.fixture(scope="module")
 def fleet(conn: Any, tiny_image: Path, test_network: dict[str, str], tmp_path_factory: Any) -> Iterator[dict]:
     """A running tagged guest with a DHCP lease and a stopped one, on the real libvirtd."""
@@ -61,7 +53,7 @@ def fleet(conn: Any, tiny_image: Path, test_network: dict[str, str], tmp_path_fa
         assert not result.get("failed"), result.get("msg")
         kvmtest.wait_for_serial(log, "KVMFLEET-TINY-READY", timeout=180)
         mac = ET.fromstring(kvmtest.virsh("dumpxml", web)).find("devices/interface/mac").get("address")
-        yield {"prefix": prefix, "web": web, "db": db, "mac": mac, "ip": lease_of(test_network["name"], mac)}
+        yield {"prefix": prefix, "web": web, "db": db, "mac": mac, "ip": kvmtest.dhcp_leases(test_network["name"])[mac]}
     finally:
         kvmtest.remove_prefixed(conn, prefix)
 

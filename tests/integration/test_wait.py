@@ -26,16 +26,6 @@ def tiny(name: str, image: Path, network: str | None, log: Path, cmdline: str = 
     }
 
 
-def leases(network: str) -> dict[str, str]:
-    """MAC -> leased IPv4 address, as virsh shows the network's leases."""
-    found = {}
-    for line in kvmtest.virsh("net-dhcp-leases", network).splitlines():
-        words = line.split()
-        if len(words) >= 5 and words[3] == "ipv4":  # expiry date, expiry time, MAC, protocol, address/prefix
-            found[words[2]] = words[4].split("/")[0]
-    return found
-
-
 def mac_of(name: str) -> str:
     return ET.fromstring(kvmtest.virsh("dumpxml", name)).find("devices/interface/mac").get("address")
 
@@ -46,7 +36,7 @@ def test_guest_waits_for_its_dhcp_lease(triad, prefix: str, tiny_image: Path, te
     check, apply, _recheck, reapply = triad({"kvmfleet.kvm.guest": options})
 
     assert "address" not in check  # check mode predicts; it does not wait
-    lease = leases(test_network["name"])[mac_of(name)]
+    lease = kvmtest.dhcp_leases(test_network["name"])[mac_of(name)]
     assert apply["address"] == lease == reapply["address"]
     assert apply["addresses"] == [
         {
@@ -74,7 +64,7 @@ def test_guests_wait_for_every_guest_at_once(play, prefix: str, tiny_image: Path
     }
     result = play([task]).result("batch")
     assert not result.get("failed"), result.get("msg")
-    by_mac = leases(test_network["name"])
+    by_mac = kvmtest.dhcp_leases(test_network["name"])
     assert [guest["address"] for guest in result["guests"]] == [by_mac[mac_of(name)] for name in names]
     assert len({guest["address"] for guest in result["guests"]}) == 3
 
@@ -111,7 +101,7 @@ def test_timeout_says_what_each_source_said(play, prefix: str, tiny_image: Path,
     assert f"{quiet}: no address within 20 s (tried lease: no address; agent: " in msg
     assert "agent: Guest agent is not responding: QEMU guest agent is not connected; arp: " in msg, msg
     # (libvirt 9.0's ARP reader answers "internal error: wrong nlmsg len" on these machines; either way it is said)
-    lease = leases(test_network["name"])[mac_of(no_ssh)]
+    lease = kvmtest.dhcp_leases(test_network["name"])[mac_of(no_ssh)]
     assert f"{no_ssh}: no address answering on port 22 within 60 s (tried lease: {lease}; ssh: {lease}:22 " in msg
     assert "Connection refused" in msg
     assert sorted(result["failed_guests"]) == sorted([quiet, no_ssh])
@@ -161,5 +151,5 @@ def test_role_hands_guests_to_the_next_play(prefix: str, tiny_image: Path, test_
     data = json.loads(proc.stdout)
     assert proc.returncode == 0, proc.stdout[-3000:]
     handed = data["plays"][1]["tasks"][0]["hosts"]
-    lease = leases(test_network["name"])[mac_of(name)]
+    lease = kvmtest.dhcp_leases(test_network["name"])[mac_of(name)]
     assert handed == {name: handed[name]} and handed[name]["msg"] == f"{lease} localhost"
