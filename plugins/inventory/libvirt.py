@@ -11,6 +11,9 @@ description:
   - Lists the guests of every hypervisor in O(uris) - running and stopped, each with its state - and
     groups them by hypervisor, state and tag (the tags set by M(kvmfleet.kvm.guest)), plus the
     constructed O(keyed_groups), O(groups) and O(compose).
+  - Host variables C(libvirt_*) - state, uuid, tags, vcpus, max_vcpus, memory_mib, max_memory_mib,
+    disks, interfaces, addresses, arch, virt_type, title and description as M(kvmfleet.kvm.guest_info)
+    returns them; C(libvirt_uri) and C(libvirt_hypervisor) are variables of the guest's hypervisor group.
   - C(ansible_host) is set to the guest's best address (the first IPv4 address from
     O(address_sources), else IPv6). Guests without an address (stopped, or no lease yet) have none.
   - The hypervisors are queried at the same time; each is read with one C(getAllDomainStats) call,
@@ -85,8 +88,6 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest_info import read_guests
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import LIBVIRT_IMPORT_ERROR, connect
 
 HOSTVARS = (
     "uuid",
@@ -112,6 +113,10 @@ def _group(text: str) -> str:
 
 def read_hypervisor(uri: str, name: Any, sources: list[str]) -> dict[str, Any]:
     """One hypervisor's name and guests, or the error that kept it from answering."""
+    # imported here: a listing served from the cache never loads the libvirt binding
+    from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest_info import read_guests  # noqa: PLC0415
+    from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect  # noqa: PLC0415
+
     try:
         conn = connect(uri, readonly="agent" not in sources)
         try:
@@ -135,11 +140,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
-        if LIBVIRT_IMPORT_ERROR is not None:
-            raise AnsibleError(
-                "the kvmfleet.kvm.libvirt inventory needs the libvirt Python binding on the controller "
-                "(python3-libvirt or pip install libvirt-python)"
-            )
         targets = self._targets()
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option("cache") and cache
@@ -168,6 +168,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return targets
 
     def _read(self, targets: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+        from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import (  # noqa: PLC0415
+            LIBVIRT_IMPORT_ERROR,
+        )
+
+        if LIBVIRT_IMPORT_ERROR is not None:
+            raise AnsibleError(
+                "the kvmfleet.kvm.libvirt inventory needs the libvirt Python binding on the controller "
+                "(python3-libvirt or pip install libvirt-python)"
+            )
         sources = list(self.get_option("address_sources"))
         with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
             return list(pool.map(lambda target: read_hypervisor(target[0], target[1], sources), targets))
@@ -175,6 +184,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _populate(self, hypervisors: list[dict[str, Any]]) -> None:
         prefix = self.get_option("group_prefix")
         strict = self.get_option("strict")
+        self._hypervisor_groups: set[str] = set()
         seen: dict[str, str] = {}
         for hypervisor in hypervisors:
             if "error" in hypervisor:
@@ -199,17 +209,23 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self, host: str, guest: dict[str, Any], hypervisor: dict[str, Any], prefix: str, strict: bool
     ) -> None:
         self.inventory.add_host(host)
-        hostvars = {f"libvirt_{key}": guest[key] for key in HOSTVARS}
-        hostvars["libvirt_uri"] = hypervisor["uri"]
-        hostvars["libvirt_hypervisor"] = hypervisor["name"]
+        # the hypervisor's own variables are set once on its group (below), not on each guest
+        hostvars = {f"libvirt_{key}": guest[key] for key in HOSTVARS if guest[key] is not None}
         if guest["address"]:
             hostvars["ansible_host"] = guest["address"]
         for key, value in hostvars.items():
             self.inventory.set_variable(host, key, value)
+        hostvars["libvirt_uri"] = hypervisor["uri"]
+        hostvars["libvirt_hypervisor"] = hypervisor["name"]
         groups = [f"hypervisor_{hypervisor['name']}", f"state_{guest['state']}"]
         groups += [f"tag_{tag}" for tag in guest["tags"]]
-        for group in groups:
-            self.inventory.add_child(self.inventory.add_group(_group(prefix + group)), host)
+        for index, group in enumerate(groups):
+            name = self.inventory.add_group(_group(prefix + group))
+            self.inventory.add_child(name, host)
+            if index == 0 and name not in self._hypervisor_groups:
+                self._hypervisor_groups.add(name)
+                self.inventory.set_variable(name, "libvirt_uri", hypervisor["uri"])
+                self.inventory.set_variable(name, "libvirt_hypervisor", hypervisor["name"])
         self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
         self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
         self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)
