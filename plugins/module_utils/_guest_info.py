@@ -16,7 +16,9 @@ from typing import Any, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils import _address
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect, require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, Option, OptionTable
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import Entry, connection_options
 
 MiB = 1024 * 1024
 STATES = {
@@ -147,27 +149,21 @@ def _add_addresses(conn: Any, running: list[tuple[Any, dict[str, Any]]], sources
 # ---------------------------------------------------------------------------------------------- the module
 
 
-def guest_info(conn: Any, module: Any) -> dict[str, Any]:
-    """Module entry for ``kvmfleet.kvm.guest_info``."""
-    values = module.values
-    guests = read_guests(conn, values["name"], values["tags"], values["address_sources"])
-    return {"changed": False, "guests": guests}
+def _guest_info(conn: Any, invocation: Any) -> dict[str, Any]:
+    values = invocation.values
+    sources = values["address_sources"]
+    if "agent" not in sources:
+        return {"changed": False, "guests": read_guests(conn, values["name"], values["tags"], sources)}
+    # the guest agent answers only on a read-write connection; the other sources read only
+    agent_conn = connect(invocation.params["uri"])
+    try:
+        return {"changed": False, "guests": read_guests(agent_conn, values["name"], values["tags"], sources)}
+    finally:
+        agent_conn.close()
 
 
-def run_guest_info_module() -> None:
-    # imported here: the inventory plugin uses read_guests() on the controller without Ansible's module code
-    from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (  # noqa: PLC0415
-        CONTROL,
-        Option,
-        OptionTable,
-    )
-    from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import (  # noqa: PLC0415
-        TableModule,
-        connection_options,
-        run_module,
-    )
-
-    table = OptionTable(
+GUEST_INFO_ENTRY = Entry(
+    OptionTable(
         [
             *connection_options(),
             Option("name", type="list", elements="str", aliases=("names",), update=CONTROL),
@@ -181,7 +177,8 @@ def run_guest_info_module() -> None:
                 update=CONTROL,
             ),
         ]
-    )
-    module = TableModule(table, supports_check_mode=True)
-    # the guest agent answers only on a read-write connection; the other sources read only
-    run_module(module, guest_info, readonly="agent" not in (module.values.get("address_sources") or []))
+    ),
+    _guest_info,
+    readonly=True,
+)
+"""Module entry for ``kvmfleet.kvm.guest_info``."""

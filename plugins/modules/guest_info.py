@@ -20,6 +20,7 @@ author:
 extends_documentation_fragment:
   - kvmfleet.kvm.connection
   - kvmfleet.kvm.attributes
+  - kvmfleet.kvm.attributes.action
   - kvmfleet.kvm.attributes.info
 options:
   name:
@@ -39,7 +40,7 @@ options:
       - V(lease) - the DHCP leases of libvirt's own networks (read once per network).
       - V(arp) - the host's ARP table (guests on host bridges); one call per running guest.
       - V(agent) - the QEMU guest agent inside the guest (every interface, also static addresses); one
-        call per running guest, and it needs a read-write connection.
+        call per running guest, and it needs a read-write connection (the module opens one only then).
     type: list
     elements: str
     choices: [lease, agent, arp]
@@ -145,11 +146,12 @@ guests:
       sample: 192.168.122.10
 """
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest_info import run_guest_info_module
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest_info import GUEST_INFO_ENTRY
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import run_entry
 
 
 def main() -> None:
-    run_guest_info_module()
+    run_entry(GUEST_INFO_ENTRY)
 
 
 if __name__ == "__main__":
