@@ -244,9 +244,10 @@ def remove_prefixed(conn: Any, prefix: str) -> list[str]:
     for kind, objects in (("pool", conn.listAllStoragePools()), ("network", conn.listAllNetworks())):
         for obj in objects:
             if obj.name().startswith(prefix):
+                persistent = obj.isPersistent()  # a transient object is gone once destroyed
                 if obj.isActive():
                     obj.destroy()
-                if obj.isPersistent():
+                if persistent:
                     obj.undefine()
                 removed.append(f"{kind} {obj.name()}")
     return removed
