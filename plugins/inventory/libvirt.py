@@ -18,7 +18,9 @@ description:
     O(address_sources), else IPv6). Guests without an address (stopped, or no lease yet) have none.
   - The hypervisors are queried at the same time; each is read with one C(getAllDomainStats) call,
     one C(XMLDesc) per guest and one DHCP lease call per libvirt network.
-  - A hypervisor that cannot be reached gives a warning; the guests of the others are still listed.
+  - A hypervisor that cannot be reached, or does not answer within O(timeout), gives a warning; the guests
+    of the others are still listed. A listing with such a warning is not written to the cache, so the
+    next run asks again.
   - Guest names are the inventory host names. A guest whose name an earlier hypervisor in O(uris)
     already has is left out, with a warning.
   - The inventory file's name must end in C(libvirt.yml) or C(libvirt.yaml).
@@ -53,6 +55,12 @@ options:
     elements: str
     choices: [lease, agent, arp]
     default: [lease, arp]
+  timeout:
+    description:
+      - Seconds to wait for all hypervisors together (they are asked at the same time). One that has not
+        answered by then is left out with a warning, like an unreachable one.
+    type: int
+    default: 30
   group_prefix:
     description: Prefix of the groups this plugin makes (C(hypervisor_*), C(state_*), C(tag_*)).
     type: str
@@ -80,8 +88,9 @@ cache_timeout: 300
 """
 
 import re
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+import threading
+import time
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleError, AnsibleParserError
@@ -152,8 +161,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 update_cache = True
         if hypervisors is None:
             hypervisors = self._read(targets)
-        if update_cache:
-            self._cache[cache_key] = hypervisors
+        if update_cache and not any("error" in hypervisor for hypervisor in hypervisors):
+            self._cache[cache_key] = hypervisors  # a hypervisor that did not answer is asked again next time
         self._populate(hypervisors)
 
     def _targets(self) -> list[tuple[str, Any]]:
@@ -178,8 +187,26 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "(python3-libvirt or pip install libvirt-python)"
             )
         sources = list(self.get_option("address_sources"))
-        with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
-            return list(pool.map(lambda target: read_hypervisor(target[0], target[1], sources), targets))
+        timeout = self.get_option("timeout")
+        answers: list[Optional[dict[str, Any]]] = [None] * len(targets)
+
+        def read(index: int, uri: str, name: Any) -> None:
+            answers[index] = read_hypervisor(uri, name, sources)
+
+        # daemon threads: a hypervisor that never answers is left behind, not waited for at exit
+        threads = [
+            threading.Thread(target=read, args=(index, uri, name), daemon=True)
+            for index, (uri, name) in enumerate(targets)
+        ]
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return [
+            answer if answer is not None else {"uri": uri, "name": name, "error": f"no answer within {timeout} s"}
+            for answer, (uri, name) in zip(answers, targets)
+        ]
 
     def _populate(self, hypervisors: list[dict[str, Any]]) -> None:
         prefix = self.get_option("group_prefix")

@@ -4,6 +4,7 @@ unreachable URI), checked against what virsh says about the same guests."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -199,3 +200,15 @@ def test_inventory_cache_serves_the_last_listing_until_flushed(
     flushed = graph(ansible_inventory(inventory, "--graph", "--flush-cache").stdout)
     assert late in flushed["state_stopped"]
     assert list((tmp_path / "cache").iterdir())
+
+
+def test_a_hypervisor_that_never_answers_is_left_out_after_the_timeout(tmp_path: Path) -> None:
+    socket_path = tmp_path / "silent.sock"
+    with socket.socket(socket.AF_UNIX) as silent:  # accepts connections, never says a word
+        silent.bind(str(socket_path))
+        silent.listen(5)
+        uri = f"qemu+unix:///system?socket={socket_path}"
+        inventory = write_inventory(tmp_path, uris=[{"uri": "test:///default", "name": "testhv"}, uri], timeout=2)
+        proc = ansible_inventory(inventory, "--graph")
+    assert graph(proc.stdout)["hypervisor_testhv"] == {"test"}
+    assert f"skipping {uri}: no answer within 2 s" in " ".join(proc.stderr.split())
