@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -189,6 +190,7 @@ def main() -> None:
             sshd.stop()
         kvmtest.remove_prefixed(conn, prefix)
         conn.close()
+        shutil.rmtree(work, ignore_errors=True)
     report(results)
 
 
