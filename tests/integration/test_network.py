@@ -26,6 +26,7 @@ def _free_subnet(conn: Any) -> ipaddress.IPv4Network:
     spec.loader.exec_module(module)
     return module._free_subnet(conn)
 
+
 DNSMASQ = Path("/var/lib/libvirt/dnsmasq")
 
 
@@ -173,7 +174,10 @@ def test_change_needing_restart_fails_without_the_option_and_restarts_with_it(
     kvmtest.run_playbook([{"kvmfleet.kvm.network": base}])
     pid = dnsmasq_pid(name)
     before = kvmtest.virsh("net-dumpxml", name)
-    wider = {**base, "ipv4": {"address": subnet["cidr"], "dhcp_ranges": [{"start": subnet["h100"], "end": subnet["h240"]}]}}
+    wider = {
+        **base,
+        "ipv4": {"address": subnet["cidr"], "dhcp_ranges": [{"start": subnet["h100"], "end": subnet["h240"]}]},
+    }
 
     refused = play([{"name": "task", "kvmfleet.kvm.network": wider}]).result("task")
     assert refused["failed"] is True
@@ -196,7 +200,10 @@ def test_change_needing_restart_fails_without_the_option_and_restarts_with_it(
 @pytest.mark.parametrize(
     ("options", "field"),
     [
-        ({"ipv4": {"address": "CIDR", "dhcp_ranges": [{"start": "H100", "end": "10.253.0.9"}]}}, "ipv4.dhcp_ranges[0].end"),
+        (
+            {"ipv4": {"address": "CIDR", "dhcp_ranges": [{"start": "H100", "end": "10.253.0.9"}]}},
+            "ipv4.dhcp_ranges[0].end",
+        ),
         (
             {
                 "ipv4": {
@@ -206,10 +213,16 @@ def test_change_needing_restart_fails_without_the_option_and_restarts_with_it(
             },
             "ipv4.dhcp_ranges[1]: ",
         ),
-        ({"ipv4": {"address": "CIDR", "dhcp_hosts": [{"mac": "52:54:00:zz:00:01", "ip": "H5"}]}}, "ipv4.dhcp_hosts[0].mac"),
+        (
+            {"ipv4": {"address": "CIDR", "dhcp_hosts": [{"mac": "52:54:00:zz:00:01", "ip": "H5"}]}},
+            "ipv4.dhcp_hosts[0].mac",
+        ),
         ({"forward": "tunnel"}, "forward: must be one of"),
         ({"forward": "bridge", "bridge": "kvtnosuchbr0"}, "bridge: host bridge kvtnosuchbr0 does not exist"),
-        ({"forward": "macvtap", "interfaces": ["kvtnosuch0"]}, "interfaces[0]: host interface kvtnosuch0 does not exist"),
+        (
+            {"forward": "macvtap", "interfaces": ["kvtnosuch0"]},
+            "interfaces[0]: host interface kvtnosuch0 does not exist",
+        ),
     ],
 )
 def test_bad_input_names_the_field_and_creates_nothing(
@@ -219,7 +232,7 @@ def test_bad_input_names_the_field_and_creates_nothing(
     text = repr(options).replace("CIDR", subnet["cidr"])
     for key in ("H100", "H150", "H200", "H240", "H5"):
         text = text.replace(f"'{key}'", repr(subnet[key.lower()]))
-    result = play([{"name": "task", "kvmfleet.kvm.network": {"name": name, **eval(text)}}]).result("task")  # noqa: S307
+    result = play([{"name": "task", "kvmfleet.kvm.network": {"name": name, **eval(text)}}]).result("task")
     assert result["failed"] is True
     assert field in result["msg"], result["msg"]
     assert not net_exists(name)

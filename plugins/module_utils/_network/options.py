@@ -36,7 +36,9 @@ MACVTAP_MODES = ("bridge", "vepa", "private", "passthrough")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$")
 _IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,14}$")
 _MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
-_DNS = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_DNS = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -89,9 +91,9 @@ def interface_address(value: str) -> str:
     except ValueError:
         raise OptionError(f"{value!r} is not an address with a prefix length such as 192.168.50.1/24") from None
     net = iface.network
-    if net.num_addresses > 2 and iface.ip in (net.network_address, getattr(net, "broadcast_address", None)):
-        if iface.version == 4 or iface.ip == net.network_address:
-            raise OptionError(f"{value!r} is the network's own (or broadcast) address, not a host address in it")
+    own = net.network_address if iface.version == 6 else (net.network_address, net.broadcast_address)
+    if net.num_addresses > 2 and iface.ip in (own if isinstance(own, tuple) else (own,)):
+        raise OptionError(f"{value!r} is the network's own (or broadcast) address, not a host address in it")
     return str(iface)
 
 
@@ -198,7 +200,10 @@ def _ranges_and_hosts(family: str, ip: dict[str, Any], path: str) -> list[Proble
                 continue
             if (key, value) in seen:
                 problems.append(
-                    (f"{where}.{key}", f"{value} is also the {key} of {join_path(path, 'dhcp_hosts')}[{seen[key, value]}]")
+                    (
+                        f"{where}.{key}",
+                        f"{value} is also the {key} of {join_path(path, 'dhcp_hosts')}[{seen[key, value]}]",
+                    )
                 )
             else:
                 seen[key, value] = index
@@ -218,8 +223,13 @@ def _network_checks(net: dict[str, Any], path: str) -> list[Problem]:
     if forward in ("bridge", "macvtap", "hostdev"):
         for key in ("ipv4", "ipv6", "domain", "dns_hosts", "mtu", "forward_dev"):
             if net[key] is not None:
-                problems.append((at(key), f"forward {forward} connects guests to the host's network directly: "
-                                 f"libvirt runs no DHCP/DNS and sets no {key} for it"))
+                problems.append(
+                    (
+                        at(key),
+                        f"forward {forward} connects guests to the host's network directly: "
+                        f"libvirt runs no DHCP/DNS and sets no {key} for it",
+                    )
+                )
     if forward == "bridge" and net["bridge"] is None:
         problems.append((at("bridge"), "forward bridge needs the name of an existing host bridge"))
     if forward == "macvtap" and not net["interfaces"]:

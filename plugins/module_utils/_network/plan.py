@@ -95,7 +95,9 @@ def merged(want: dict[str, Any], have: dict[str, Any]) -> dict[str, Any]:
     if want.get("forward") not in (None, have.get("forward")):
         # a new forward mode: what belonged to the old one does not carry over unless set again
         for key in TOPOLOGY[1:]:
-            if want.get(key) is None and not (key == "bridge" and want["forward"] in ("nat", "route", "open", "isolated")):
+            if want.get(key) is None and not (
+                key == "bridge" and want["forward"] in ("nat", "route", "open", "isolated")
+            ):
                 out[key] = None
     for family in FAMILIES:
         wanted = want.get(family)
@@ -158,7 +160,9 @@ class NetworkPlanner:
             if forward == "macvtap":
                 for index, dev in enumerate(values["interfaces"] or []):
                     if not os.path.exists(f"{SYS_NET}/{dev}"):
-                        self.problems.append((f"interfaces[{index}]", f"host interface {dev} does not exist on this host"))
+                        self.problems.append(
+                            (f"interfaces[{index}]", f"host interface {dev} does not exist on this host")
+                        )
         for family in FAMILIES:
             if self.want[family] is None:
                 continue
@@ -169,7 +173,10 @@ class NetworkPlanner:
                 theirs = nx.read(other.XMLDesc(0)).get(family)
                 if theirs and ipaddress.ip_interface(theirs["address"]).network.overlaps(mine):
                     self.problems.append(
-                        (f"{family}.address", f"{mine} overlaps {theirs['address']} of the libvirt network {other.name()}")
+                        (
+                            f"{family}.address",
+                            f"{mine} overlaps {theirs['address']} of the libvirt network {other.name()}",
+                        )
                     )
         if self.problems:
             raise ValidationError(self.problems)
@@ -277,9 +284,11 @@ class NetworkPlanner:
         if stays_active and not restart and live_changes:
             live_ops = self._update_ops(live_xml, live, target)
             config_ops = self._update_ops(config_xml, config, target) if persistent else []
-            both = persistent and [op.description for op in live_ops] == [op.description for op in config_ops] and [
-                op.parent for op in live_ops
-            ] == [op.parent for op in config_ops]
+            both = (
+                persistent
+                and [op.description for op in live_ops] == [op.description for op in config_ops]
+                and [op.parent for op in live_ops] == [op.parent for op in config_ops]
+            )
             flags = self.lv.VIR_NETWORK_UPDATE_AFFECT_LIVE
             if both:
                 flags |= self.lv.VIR_NETWORK_UPDATE_AFFECT_CONFIG
@@ -287,9 +296,14 @@ class NetworkPlanner:
             for op in live_ops:
                 plan.add(f"{op.description} ({where})", self._update_call(op, flags))
             if not both and config_changes:
-                plan.add("update the persistent definition: " + ", ".join(c[0] for c in config_changes), self._define(new_config))
+                plan.add(
+                    "update the persistent definition: " + ", ".join(c[0] for c in config_changes),
+                    self._define(new_config),
+                )
         elif config_changes or (restart and not persistent):
-            plan.add("update the persistent definition: " + ", ".join(c[0] for c in config_changes), self._define(new_config))
+            plan.add(
+                "update the persistent definition: " + ", ".join(c[0] for c in config_changes), self._define(new_config)
+            )
         if restart:
             plan.restarted = True
             plan.diff.add("restarted", False, True, CONTROL)
@@ -343,24 +357,34 @@ class NetworkPlanner:
             for name, host in before.items():
                 text = nx.tostring(nx.dhcp_host_xml(host))
                 if name not in after:
-                    deletes.append(UpdateOp("delete", "dhcp_host", parent, text, f"remove DHCP host {name} ({host['ip']})"))
+                    deletes.append(
+                        UpdateOp("delete", "dhcp_host", parent, text, f"remove DHCP host {name} ({host['ip']})")
+                    )
             for name, host in after.items():
                 text = nx.tostring(nx.dhcp_host_xml(host))
                 if name not in before:
                     adds.append(UpdateOp("add", "dhcp_host", parent, text, f"add DHCP host {name} -> {host['ip']}"))
                 elif before[name] != host:
-                    modifies.append(UpdateOp("modify", "dhcp_host", parent, text, f"change DHCP host {name} -> {host['ip']}"))
+                    modifies.append(
+                        UpdateOp("modify", "dhcp_host", parent, text, f"change DHCP host {name} -> {host['ip']}")
+                    )
         if self.want["dns_hosts"] is not None:
             before_dns = {host["ip"]: host for host in have["dns_hosts"]}
             after_dns = {host["ip"]: host for host in target["dns_hosts"]}
             for ip, host in before_dns.items():
                 if after_dns.get(ip) != host:
                     text = nx.tostring(nx.dns_host_xml(host))
-                    deletes.append(UpdateOp("delete", "dns_host", -1, text, f"remove DNS host {ip} ({' '.join(host['hostnames'])})"))
+                    deletes.append(
+                        UpdateOp(
+                            "delete", "dns_host", -1, text, f"remove DNS host {ip} ({' '.join(host['hostnames'])})"
+                        )
+                    )
             for ip, host in after_dns.items():
                 if before_dns.get(ip) != host:
                     text = nx.tostring(nx.dns_host_xml(host))
-                    adds.append(UpdateOp("add", "dns_host", -1, text, f"add DNS host {ip} ({' '.join(host['hostnames'])})"))
+                    adds.append(
+                        UpdateOp("add", "dns_host", -1, text, f"add DNS host {ip} ({' '.join(host['hostnames'])})")
+                    )
         return deletes + modifies + adds
 
     # ------------------------------------------------------------------ removal

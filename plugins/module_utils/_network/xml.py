@@ -103,7 +103,10 @@ def read(xml: str) -> dict[str, Any]:
         if values[family] is None:  # the module manages the first address of each family
             values[family] = read_ip(ip)
     values["dns_hosts"] = [
-        {"ip": str(ipaddress.ip_address(host.get("ip", ""))), "hostnames": sorted({n.text.lower() for n in host.findall("hostname") if n.text})}
+        {
+            "ip": str(ipaddress.ip_address(host.get("ip", ""))),
+            "hostnames": sorted({n.text.lower() for n in host.findall("hostname") if n.text}),
+        }
         for host in root.findall("dns/host")
     ]
     return values
