@@ -14,8 +14,8 @@ description:
     options that are set with what libvirt reports. Values libvirt fills in (UUID, bridge name, MAC,
     NAT port range) never count as a change.
   - Changes to O(ipv4.dhcp_hosts), O(ipv6.dhcp_hosts) and O(dns_hosts) reach an active network live
-    through the network update API (C(virNetworkUpdate), live and persistent in one call): dnsmasq
-    learns them and guests keep their connection.
+    through the network update API (C(virNetworkUpdate), live and persistent in one call); dnsmasq
+    learns them, and guests keep their connection.
   - Every other change to an active network takes a restart of the network (destroy and start),
     which cuts its guests off their network. It happens only with O(restart=true); without it the
     module fails, naming the option, and changes nothing.
@@ -37,7 +37,7 @@ options:
   forward:
     description:
       - How guests reach the outside. V(nat) (masquerade through the host), V(route) (routed, no NAT),
-        V(open) (no firewall rules at all), V(isolated) (guests and host only): libvirt creates a
+        V(open) (no firewall rules at all), V(isolated) (guests and host only); for these libvirt creates a
         bridge and runs dnsmasq.
       - V(bridge) puts guests on an existing host bridge O(bridge); V(macvtap) attaches them directly
         to host O(interfaces) (mode O(macvtap_mode)); V(hostdev) gives them virtual functions of the
@@ -74,7 +74,7 @@ options:
   ipv4:
     description: The network's IPv4 address and DHCP. Not with O(forward=bridge), V(macvtap) or V(hostdev).
     type: dict
-    suboptions: &ip
+    suboptions:
       address:
         description: The host's address on the network with its prefix length, such as C(192.168.50.1/24).
         type: str
@@ -115,7 +115,44 @@ options:
   ipv6:
     description: The network's IPv6 address and DHCPv6, with the same suboptions as O(ipv4).
     type: dict
-    suboptions: *ip
+    suboptions:
+      address:
+        description: The host's address on the network with its prefix length, such as C(fd00:50::1/64).
+        type: str
+        required: true
+      dhcp_ranges:
+        description: Address ranges handed out by DHCP; inside the subnet, not overlapping, not holding O(ipv6.address).
+        type: list
+        elements: dict
+        suboptions:
+          start:
+            description: First address of the range.
+            type: str
+            required: true
+          end:
+            description: Last address of the range.
+            type: str
+            required: true
+      dhcp_hosts:
+        description:
+          - Fixed addresses (MAC or DUID -> IP -> name). Order does not matter. Changed live on an
+            active network.
+        type: list
+        elements: dict
+        suboptions:
+          mac:
+            description: The client's MAC address (IPv4 only).
+            type: str
+          id:
+            description: The client's DUID (IPv6 only).
+            type: str
+          name:
+            description: Host name given to the client; also resolves through the network's DNS.
+            type: str
+          ip:
+            description: The fixed address, inside the subnet.
+            type: str
+            required: true
   dns_hosts:
     description: Extra DNS records served by the network's dnsmasq. Order does not matter. Changed live.
     type: list

@@ -162,7 +162,7 @@ def _ranges_and_hosts(family: str, ip: dict[str, Any], path: str) -> list[Proble
         problems.append((join_path(path, "address"), f"{ip['address']} is not an IPv{version} address"))
         return problems
     subnet = iface.network
-    spans: list[tuple[int, int, int]] = []
+    spans: list[tuple[int, int]] = []
     for index, span in enumerate(ip["dhcp_ranges"] or []):
         where = f"{join_path(path, 'dhcp_ranges')}[{index}]"
         start, end = ipaddress.ip_address(span["start"]), ipaddress.ip_address(span["end"])
@@ -178,10 +178,10 @@ def _ranges_and_hosts(family: str, ip: dict[str, Any], path: str) -> list[Proble
             continue
         if int(start) <= int(iface.ip) <= int(end):
             problems.append((where, f"the range holds the network's own address {iface.ip}"))
-        for other_index, (other_start, other_end, _) in enumerate(spans):
+        for other_index, (other_start, other_end) in enumerate(spans):
             if int(start) <= other_end and other_start <= int(end):
                 problems.append((where, f"{start}-{end} overlaps {join_path(path, 'dhcp_ranges')}[{other_index}]"))
-        spans.append((int(start), int(end), index))
+        spans.append((int(start), int(end)))
     seen: dict[tuple[str, str], int] = {}
     for index, host in enumerate(ip["dhcp_hosts"] or []):
         where = f"{join_path(path, 'dhcp_hosts')}[{index}]"
