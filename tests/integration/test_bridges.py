@@ -9,6 +9,7 @@ deadline has passed. Nothing here touches the machine's own interfaces or /etc/n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -52,7 +53,9 @@ def _forget_ifstate(tag: str) -> None:
         path.unlink()
     state = run / "ifstate"
     if state.exists():
-        state.write_text("".join(line for line in state.read_text().splitlines(True) if not line.startswith(f"kvt{tag}")))
+        state.write_text(
+            "".join(line for line in state.read_text().splitlines(True) if not line.startswith(f"kvt{tag}"))
+        )
 
 
 @pytest.fixture
@@ -68,7 +71,9 @@ def nshost() -> Iterator[dict[str, Any]]:
         for name in (host, gateway):
             kvmtest.run_cmd(["ip", "netns", "add", name])
             ns(name, "ip", "link", "set", "lo", "up")
-        kvmtest.run_cmd(["ip", "link", "add", uplink, "netns", host, "type", "veth", "peer", "name", peer, "netns", gateway])
+        kvmtest.run_cmd(
+            ["ip", "link", "add", uplink, "netns", host, "type", "veth", "peer", "name", peer, "netns", gateway]
+        )
         ns(gateway, "ip", "addr", "add", f"{net}.1/24", "dev", peer)
         ns(gateway, "ip", "link", "set", peer, "up")
         etc.parent.mkdir(parents=True)
@@ -76,7 +81,9 @@ def nshost() -> Iterator[dict[str, Any]]:
         for old in etc.glob("interfaces.d/*"):
             old.unlink()
         etc.joinpath("interfaces.d").mkdir(exist_ok=True)
-        main = f"source /etc/network/interfaces.d/*\n\nauto {uplink}\niface {uplink} inet static\n    address {net}.2/24\n"
+        main = (
+            f"source /etc/network/interfaces.d/*\n\nauto {uplink}\niface {uplink} inet static\n    address {net}.2/24\n"
+        )
         etc.joinpath("interfaces").write_text(main)
         ns(host, "ifup", uplink)
         assert wait_until(lambda: reaches(host, f"{net}.1"), 10)
@@ -86,10 +93,8 @@ def nshost() -> Iterator[dict[str, Any]]:
         if pid_file.exists():  # a rollback this test armed and that is still waiting
             pid = int(pid_file.read_text())
             subprocess.run(["pkill", "-P", str(pid)], check=False)
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         for name in (host, gateway):
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
         shutil.rmtree(etc.parent, ignore_errors=True)
@@ -115,7 +120,16 @@ def run_role(h: dict[str, Any], role_vars: dict[str, Any], check: bool = False) 
     with tempfile.TemporaryDirectory(prefix="kvt-play-") as tmp:
         path = Path(tmp) / "play.yml"
         path.write_text(json.dumps([play]))
-        cmd = ["ip", "netns", "exec", h["host"], str(kvmtest.VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(path)]
+        cmd = [
+            "ip",
+            "netns",
+            "exec",
+            h["host"],
+            str(kvmtest.VENV_BIN / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            str(path),
+        ]
         if check:
             cmd.append("--check")
         env = kvmtest.ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
@@ -148,7 +162,7 @@ def test_wrong_address_on_the_uplink_bridge_rolls_back_by_itself(nshost: dict[st
     assert result["apply"].get("failed") is True, result["apply"]
     assert f"no answer from {h['net']}.1" in result["apply"]["stdout"]
     # the rollback is armed in a process of its own; nobody calls it: it fires at its deadline
-    assert wait_until(lambda: (h["state"] / "rolled-back").exists(), 30), (h["state"] / "rollback.log").read_text()
+    assert wait_until((h["state"] / "rolled-back").exists, 30), (h["state"] / "rollback.log").read_text()
     assert wait_until(lambda: reaches(h["host"], f"{h['net']}.1"), 10)
     links = ns(h["host"], "ip", "-br", "link").stdout
     assert bridge not in links
