@@ -86,4 +86,7 @@ fi
 
 # 7. the tiny test guest
 image=$("$here/images/build-tiny.sh")
+
+# 8. the bridges role's podman systemd host (molecule/bridges, tests/integration/test_bridges_container.py)
+"$here/images/build-bridges-host.sh" >/dev/null
 say "ready: venv $KVMFLEET_VENV, collection $KVMFLEET_COLLECTIONS, tiny image $image"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the podman image of a Debian 12 machine with systemd as PID 1 and the three network stacks
-# the `bridges` role supports or detects (ifupdown + bridge-utils, systemd-networkd, NetworkManager):
+# Builds the podman image of a Debian 12 machine with systemd as PID 1 and the network stacks the
+# `bridges` role supports (ifupdown + bridge-utils, systemd-networkd; NetworkManager's polkitd does
+# not configure inside debootstrap):
 # the test host of molecule/bridges and tests/integration/test_bridges_container.py.
 # debootstrap rootfs -> `podman import`. Cached as localhost/kvmfleet-bridges-host:<recipe hash>,
 # tagged latest (rootfs tarball in $KVMFLEET_CACHE/images); rebuilt only when this recipe changes.
@@ -25,7 +26,7 @@ if [ ! -f "$tarball" ]; then
     rootfs="$work/rootfs"
     mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
     debootstrap --variant=minbase \
-        --include=systemd-sysv,dbus,python3,iproute2,iputils-ping,procps,ifupdown,bridge-utils,network-manager \
+        --include=systemd-sysv,dbus,python3,iproute2,iputils-ping,procps,ifupdown,bridge-utils \
         bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >"$work/debootstrap.log" 2>&1 \
         || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
     # a container, not a booted machine: no fstab remount, and NEVER udev (a `udevadm trigger` from a
@@ -37,10 +38,8 @@ if [ ! -f "$tarball" ]; then
         ln -sfn /dev/null "$rootfs/etc/systemd/system/$unit"
     done
     # no network stack runs at start: a test enables the one it tests (networking.service would
-    # otherwise `ifup -a`; NetworkManager would take podman's eth0)
-    rm -f "$rootfs"/etc/systemd/system/*.wants/NetworkManager*.service \
-        "$rootfs"/etc/systemd/system/*.wants/networking.service \
-        "$rootfs"/etc/systemd/system/dbus-org.freedesktop.nm-dispatcher.service
+    # otherwise `ifup -a`)
+    rm -f "$rootfs"/etc/systemd/system/*.wants/networking.service
     rm -f "$rootfs/etc/machine-id"
     : >"$rootfs/etc/machine-id"
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*

@@ -193,6 +193,7 @@ def test_correct_change_stays_and_reruns_unchanged(nshost: dict[str, Any]) -> No
     assert f"master {bridge}" in ns(h["host"], "ip", "link", "show", h["uplink"]).stdout
     assert f"{h['net']}.2/24" in ns(h["host"], "ip", "-br", "addr", "show", bridge).stdout
     assert "mtu 1400" in ns(h["host"], "ip", "link", "show", bridge).stdout
+    assert "mtu 1400" in ns(h["host"], "ip", "link", "show", h["uplink"]).stdout
     assert ns(h["host"], "cat", f"/sys/class/net/{bridge}/bridge/stp_state").stdout.strip() == "0"
     ours = h["etc"].joinpath("interfaces.d/kvmfleet-bridges").read_text()
     assert f"bridge_ports {h['uplink']}" in ours and f"address {h['net']}.2/24" in ours

@@ -1,0 +1,170 @@
+"""The bridges role with systemd-networkd, on a podman systemd host with an uplink of the test's own.
+
+The host is a privileged systemd container without podman's network (``--network none``); its
+uplink is a veth whose other end sits in a gateway namespace of the test. The role runs through
+Ansible's podman connection. The image comes from scripts/images/build-bridges-host.sh (cached).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kvmtest
+import pytest
+
+BUILD = kvmtest.ROOT / "scripts/images/build-bridges-host.sh"
+
+
+def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["podman", *args], capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc
+
+
+def inside(container: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return podman("exec", container, *cmd, check=check)
+
+
+def wait_until(predicate: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return predicate()
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    proc = subprocess.run(["bash", str(BUILD)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def chost(image: str) -> Iterator[dict[str, Any]]:
+    tag = secrets.token_hex(3)
+    name, gateway = f"kvt{tag}c", f"kvt{tag}g"
+    uplink, peer = f"kvt{tag}u", f"kvt{tag}w"
+    net = f"198.18.{int(tag[:2], 16)}"
+    try:
+        podman(
+            "run", "-d", "--name", name, "--privileged", "--systemd=always", "--network", "none",
+            "--stop-signal=SIGRTMIN+3", image, "/sbin/init",
+        )  # fmt: skip
+        pid = podman("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
+        kvmtest.run_cmd(["ip", "netns", "add", gateway])
+        kvmtest.run_cmd(["ip", "link", "add", uplink, "netns", pid, "type", "veth", "peer", "name", peer, "netns", gateway])
+        kvmtest.run_cmd(["ip", "netns", "exec", gateway, "ip", "addr", "add", f"{net}.1/24", "dev", peer])
+        kvmtest.run_cmd(["ip", "netns", "exec", gateway, "ip", "link", "set", peer, "up"])
+        assert wait_until(lambda: inside(name, "systemctl", "is-system-running", check=False).stdout.strip()
+                          in ("running", "degraded"), 60)  # fmt: skip
+        # the host's previous configuration: systemd-networkd gives the uplink its address
+        network = f"[Match]\nName={uplink}\n\n[Network]\nAddress={net}.2/24\n"
+        inside(name, "sh", "-c", f"printf '{network}' > /etc/systemd/network/20-uplink.network")
+        # systemd-networkd waits for udev unless /sys is read-only (systemd's container interface);
+        # udev must never run here, so the container's own /sys mount is made read-only
+        inside(name, "mount", "-o", "remount,ro,bind", "/sys")
+        inside(name, "systemctl", "start", "systemd-networkd")
+        assert wait_until(lambda: reaches(name, f"{net}.1"), 30), inside(name, "networkctl", check=False).stdout
+        yield {"name": name, "uplink": uplink, "net": net, "tag": tag}
+    finally:
+        podman("rm", "-f", "-t", "0", name, check=False)
+        subprocess.run(["ip", "netns", "del", gateway], capture_output=True, check=False)
+
+
+def reaches(container: str, address: str) -> bool:
+    return inside(container, "ping", "-c", "1", "-W", "1", address, check=False).returncode == 0
+
+
+def run_role(h: dict[str, Any], role_vars: dict[str, Any], check: bool = False) -> dict[str, Any]:
+    play = {
+        "name": "bridges",
+        "hosts": "all",
+        "gather_facts": False,
+        "vars": {"bridges_install_packages": False, **role_vars},
+        "roles": [{"role": "kvmfleet.kvm.bridges"}],
+    }
+    with tempfile.TemporaryDirectory(prefix="kvt-play-") as tmp:
+        path = Path(tmp) / "play.yml"
+        path.write_text(json.dumps([play]))
+        inventory = Path(tmp) / "inventory.ini"
+        inventory.write_text(
+            f"{h['name']} ansible_connection=containers.podman.podman ansible_python_interpreter=/usr/bin/python3\n"
+        )
+        cmd = [str(kvmtest.VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(path), *(["--check"] if check else [])]
+        env = kvmtest.ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    data = json.loads(proc.stdout)
+    tasks = {t["task"]["name"]: t["hosts"][h["name"]] for p in data["plays"] for t in p["tasks"]}
+    failed = {name: res.get("msg") for name, res in tasks.items() if res.get("failed")}
+    return {
+        "apply": tasks.get("kvmfleet.kvm.bridges : Apply with automatic rollback", {"not run": failed}),
+        "stats": data["stats"][h["name"]],
+        "tasks": tasks,
+    }
+
+
+def bridge_vars(h: dict[str, Any], address: str) -> dict[str, Any]:
+    return {
+        "bridges_list": [
+            {"name": f"kvt{h['tag']}b", "ports": [h["uplink"]], "addresses": [address], "mtu": 1400, "stp": True}
+        ],
+        "bridges_check_targets": [f"{h['net']}.1"],
+        "bridges_check_timeout": 5,
+        "bridges_rollback_timeout": 12,
+    }
+
+
+def test_networkd_is_detected_and_a_wrong_address_rolls_back_by_itself(chost: dict[str, Any]) -> None:
+    h = chost
+    bridge = f"kvt{h['tag']}b"
+    result = run_role(h, bridge_vars(h, "198.51.100.2/24"))
+    assert result["apply"].get("failed") is True, result["apply"]
+    assert f"no answer from {h['net']}.1" in result["apply"]["stdout"]
+    settings = inside(h["name"], "cat", "/var/lib/kvmfleet/bridges/settings").stdout
+    assert "BACKEND=systemd_networkd" in settings  # detected: networkd runs, no NetworkManager
+
+    state = "/var/lib/kvmfleet/bridges"
+    assert wait_until(lambda: inside(h["name"], "test", "-e", f"{state}/rolled-back", check=False).returncode == 0, 30)
+    assert wait_until(lambda: reaches(h["name"], f"{h['net']}.1"), 20)
+    assert bridge not in inside(h["name"], "ip", "-br", "link").stdout
+    assert inside(h["name"], "sh", "-c", "ls /etc/systemd/network/").stdout.split() == ["20-uplink.network"]
+    assert f"{h['net']}.2/24" in inside(h["name"], "ip", "-br", "addr", "show", h["uplink"]).stdout
+
+
+def test_networkd_correct_change_stays_and_reruns_unchanged(chost: dict[str, Any]) -> None:
+    h = chost
+    bridge = f"kvt{h['tag']}b"
+    good = bridge_vars(h, f"{h['net']}.2/24")
+    checked = run_role(h, good, check=True)
+    assert checked["apply"]["changed"] is True
+    assert bridge not in inside(h["name"], "ip", "-br", "link").stdout
+
+    applied = run_role(h, good)
+    assert applied["apply"]["changed"] is True and applied["stats"]["failures"] == 0, applied["apply"]
+    again = run_role(h, good)
+    assert again["stats"]["changed"] == 0 and again["stats"]["failures"] == 0, again["apply"]
+
+    time.sleep(14)  # past the rollback deadline: the confirmed change stays
+    assert reaches(h["name"], f"{h['net']}.1")
+    assert f"master {bridge}" in inside(h["name"], "ip", "link", "show", h["uplink"]).stdout
+    assert f"{h['net']}.2/24" in inside(h["name"], "ip", "-br", "addr", "show", bridge).stdout
+    assert "mtu 1400" in inside(h["name"], "ip", "link", "show", bridge).stdout
+    assert "mtu 1400" in inside(h["name"], "ip", "link", "show", h["uplink"]).stdout
+    assert inside(h["name"], "cat", f"/sys/class/net/{bridge}/bridge/stp_state").stdout.strip() != "0"
+    files = inside(h["name"], "ls", "/etc/systemd/network/").stdout.split()
+    assert files == [
+        f"10-kvmfleet-port-{h['uplink']}.network",
+        "20-uplink.network",
+        f"60-kvmfleet-{bridge}.netdev",
+        f"60-kvmfleet-{bridge}.network",
+    ]
