@@ -1,4 +1,5 @@
-"""The bridges role with systemd-networkd, on a podman systemd host with an uplink of the test's own.
+"""The bridges role with systemd-networkd and NetworkManager, on a podman systemd host with an
+uplink of the test's own.
 
 The host is a privileged systemd container without podman's network (``--network none``); its
 uplink is a veth whose other end sits in a gateway namespace of the test. The role runs through
@@ -49,8 +50,33 @@ def image() -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-@pytest.fixture
-def chost(image: str) -> Iterator[dict[str, Any]]:
+NM_CONF = "[main]\\nno-auto-default=*\\n"
+NM_UPLINK = (
+    "[connection]\\nid=uplink\\ntype=ethernet\\ninterface-name={uplink}\\n\\n"
+    "[ipv4]\\nmethod=manual\\naddress1={net}.2/24\\n\\n[ipv6]\\nmethod=disabled\\n"
+)
+
+
+def start_stack(name: str, backend: str, uplink: str, net: str) -> None:
+    """The host's previous configuration: its network stack gives the uplink its address."""
+    if backend == "systemd_networkd":
+        network = f"[Match]\\nName={uplink}\\n\\n[Network]\\nAddress={net}.2/24\\n"
+        inside(name, "sh", "-c", f"printf '{network}' > /etc/systemd/network/20-uplink.network")
+        # systemd-networkd waits for udev unless /sys is read-only (systemd's container interface);
+        # udev must never run here, so the container's own /sys mount is made read-only
+        inside(name, "mount", "-o", "remount,ro,bind", "/sys")
+        inside(name, "systemctl", "start", "systemd-networkd")
+    else:
+        profile = NM_UPLINK.format(uplink=uplink, net=net)
+        inside(name, "sh", "-c", f"printf '{NM_CONF}' > /etc/NetworkManager/conf.d/kvt.conf")
+        inside(name, "sh", "-c", f"printf '{profile}' > /etc/NetworkManager/system-connections/uplink.nmconnection")
+        inside(name, "chmod", "600", "/etc/NetworkManager/system-connections/uplink.nmconnection")
+        inside(name, "systemctl", "start", "NetworkManager")
+
+
+@pytest.fixture(params=["systemd_networkd", "networkmanager"])
+def chost(request: pytest.FixtureRequest, image: str) -> Iterator[dict[str, Any]]:
+    backend = request.param
     tag = secrets.token_hex(3)
     name, gateway = f"kvt{tag}c", f"kvt{tag}g"
     uplink, peer = f"kvt{tag}u", f"kvt{tag}w"
@@ -62,20 +88,16 @@ def chost(image: str) -> Iterator[dict[str, Any]]:
         )  # fmt: skip
         pid = podman("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
         kvmtest.run_cmd(["ip", "netns", "add", gateway])
-        kvmtest.run_cmd(["ip", "link", "add", uplink, "netns", pid, "type", "veth", "peer", "name", peer, "netns", gateway])
+        kvmtest.run_cmd(
+            ["ip", "link", "add", uplink, "netns", pid, "type", "veth", "peer", "name", peer, "netns", gateway]
+        )
         kvmtest.run_cmd(["ip", "netns", "exec", gateway, "ip", "addr", "add", f"{net}.1/24", "dev", peer])
         kvmtest.run_cmd(["ip", "netns", "exec", gateway, "ip", "link", "set", peer, "up"])
         assert wait_until(lambda: inside(name, "systemctl", "is-system-running", check=False).stdout.strip()
                           in ("running", "degraded"), 60)  # fmt: skip
-        # the host's previous configuration: systemd-networkd gives the uplink its address
-        network = f"[Match]\nName={uplink}\n\n[Network]\nAddress={net}.2/24\n"
-        inside(name, "sh", "-c", f"printf '{network}' > /etc/systemd/network/20-uplink.network")
-        # systemd-networkd waits for udev unless /sys is read-only (systemd's container interface);
-        # udev must never run here, so the container's own /sys mount is made read-only
-        inside(name, "mount", "-o", "remount,ro,bind", "/sys")
-        inside(name, "systemctl", "start", "systemd-networkd")
-        assert wait_until(lambda: reaches(name, f"{net}.1"), 30), inside(name, "networkctl", check=False).stdout
-        yield {"name": name, "uplink": uplink, "net": net, "tag": tag}
+        start_stack(name, backend, uplink, net)
+        assert wait_until(lambda: reaches(name, f"{net}.1"), 30), inside(name, "ip", "addr", check=False).stdout
+        yield {"name": name, "uplink": uplink, "net": net, "tag": tag, "backend": backend}
     finally:
         podman("rm", "-f", "-t", "0", name, check=False)
         subprocess.run(["ip", "netns", "del", gateway], capture_output=True, check=False)
@@ -100,7 +122,13 @@ def run_role(h: dict[str, Any], role_vars: dict[str, Any], check: bool = False) 
         inventory.write_text(
             f"{h['name']} ansible_connection=containers.podman.podman ansible_python_interpreter=/usr/bin/python3\n"
         )
-        cmd = [str(kvmtest.VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(path), *(["--check"] if check else [])]
+        cmd = [
+            str(kvmtest.VENV_BIN / "ansible-playbook"),
+            "-i",
+            str(inventory),
+            str(path),
+            *(["--check"] if check else []),
+        ]
         env = kvmtest.ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     data = json.loads(proc.stdout)
@@ -124,24 +152,30 @@ def bridge_vars(h: dict[str, Any], address: str) -> dict[str, Any]:
     }
 
 
-def test_networkd_is_detected_and_a_wrong_address_rolls_back_by_itself(chost: dict[str, Any]) -> None:
+def config_files(h: dict[str, Any]) -> list[str]:
+    where = "/etc/systemd/network/" if h["backend"] == "systemd_networkd" else "/etc/NetworkManager/system-connections/"
+    return inside(h["name"], "ls", where).stdout.split()
+
+
+def test_backend_is_detected_and_a_wrong_address_rolls_back_by_itself(chost: dict[str, Any]) -> None:
     h = chost
-    bridge = f"kvt{h['tag']}b"
     result = run_role(h, bridge_vars(h, "198.51.100.2/24"))
     assert result["apply"].get("failed") is True, result["apply"]
     assert f"no answer from {h['net']}.1" in result["apply"]["stdout"]
     settings = inside(h["name"], "cat", "/var/lib/kvmfleet/bridges/settings").stdout
-    assert "BACKEND=systemd_networkd" in settings  # detected: networkd runs, no NetworkManager
+    assert f"BACKEND={h['backend']}" in settings  # detected from what runs on the host
+    assert not reaches(h["name"], f"{h['net']}.1")  # cut off, as the wrong address does
 
-    state = "/var/lib/kvmfleet/bridges"
-    assert wait_until(lambda: inside(h["name"], "test", "-e", f"{state}/rolled-back", check=False).returncode == 0, 30)
-    assert wait_until(lambda: reaches(h["name"], f"{h['net']}.1"), 20)
-    assert bridge not in inside(h["name"], "ip", "-br", "link").stdout
-    assert inside(h["name"], "sh", "-c", "ls /etc/systemd/network/").stdout.split() == ["20-uplink.network"]
+    # nobody calls the rollback: networkd's is a detached process, NetworkManager's its checkpoint
+    assert wait_until(lambda: reaches(h["name"], f"{h['net']}.1"), 40)
+    assert wait_until(lambda: "master" not in inside(h["name"], "ip", "link", "show", h["uplink"]).stdout, 10)
     assert f"{h['net']}.2/24" in inside(h["name"], "ip", "-br", "addr", "show", h["uplink"]).stdout
+    before = "20-uplink.network" if h["backend"] == "systemd_networkd" else "uplink.nmconnection"
+    assert wait_until(lambda: config_files(h) == [before], 10), config_files(h)
+    assert inside(h["name"], "ip", "-br", "addr").stdout.count(f"{h['net']}.2/24") == 1  # on the uplink only
 
 
-def test_networkd_correct_change_stays_and_reruns_unchanged(chost: dict[str, Any]) -> None:
+def test_correct_change_stays_and_reruns_unchanged(chost: dict[str, Any]) -> None:
     h = chost
     bridge = f"kvt{h['tag']}b"
     good = bridge_vars(h, f"{h['net']}.2/24")
@@ -161,10 +195,18 @@ def test_networkd_correct_change_stays_and_reruns_unchanged(chost: dict[str, Any
     assert "mtu 1400" in inside(h["name"], "ip", "link", "show", bridge).stdout
     assert "mtu 1400" in inside(h["name"], "ip", "link", "show", h["uplink"]).stdout
     assert inside(h["name"], "cat", f"/sys/class/net/{bridge}/bridge/stp_state").stdout.strip() != "0"
-    files = inside(h["name"], "ls", "/etc/systemd/network/").stdout.split()
-    assert files == [
-        f"10-kvmfleet-port-{h['uplink']}.network",
-        "20-uplink.network",
-        f"60-kvmfleet-{bridge}.netdev",
-        f"60-kvmfleet-{bridge}.network",
-    ]
+    if h["backend"] == "systemd_networkd":
+        assert config_files(h) == [
+            f"10-kvmfleet-port-{h['uplink']}.network",
+            "20-uplink.network",
+            f"60-kvmfleet-{bridge}.netdev",
+            f"60-kvmfleet-{bridge}.network",
+        ]
+    else:
+        assert config_files(h) == [
+            f"kvmfleet-bridge-{bridge}.nmconnection",
+            f"kvmfleet-port-{h['uplink']}.nmconnection",
+            "uplink.nmconnection",
+        ]
+        active = inside(h["name"], "nmcli", "-t", "-f", "NAME,DEVICE", "connection", "show", "--active").stdout
+        assert f"kvmfleet-port-{h['uplink']}:{h['uplink']}" in active and f"kvmfleet-bridge-{bridge}:{bridge}" in active
