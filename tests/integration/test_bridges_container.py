@@ -59,12 +59,12 @@ NM_UPLINK = (
 
 def start_stack(name: str, backend: str, uplink: str, net: str) -> None:
     """The host's previous configuration: its network stack gives the uplink its address."""
+    # systemd-networkd and NetworkManager wait for udev unless /sys is read-only (systemd's container
+    # interface); udev must never run here, so the container's own /sys mount is made read-only
+    inside(name, "mount", "-o", "remount,ro,bind", "/sys")
     if backend == "systemd_networkd":
         network = f"[Match]\\nName={uplink}\\n\\n[Network]\\nAddress={net}.2/24\\n"
         inside(name, "sh", "-c", f"printf '{network}' > /etc/systemd/network/20-uplink.network")
-        # systemd-networkd waits for udev unless /sys is read-only (systemd's container interface);
-        # udev must never run here, so the container's own /sys mount is made read-only
-        inside(name, "mount", "-o", "remount,ro,bind", "/sys")
         inside(name, "systemctl", "start", "systemd-networkd")
     else:
         profile = NM_UPLINK.format(uplink=uplink, net=net)
@@ -144,11 +144,18 @@ def run_role(h: dict[str, Any], role_vars: dict[str, Any], check: bool = False) 
 def bridge_vars(h: dict[str, Any], address: str) -> dict[str, Any]:
     return {
         "bridges_list": [
-            {"name": f"kvt{h['tag']}b", "ports": [h["uplink"]], "addresses": [address], "mtu": 1400, "stp": True}
+            {
+                "name": f"kvt{h['tag']}b",
+                "ports": [h["uplink"]],
+                "addresses": [address],
+                "mtu": 1400,
+                "stp": True,
+                "forward_delay": 2,
+            }
         ],
         "bridges_check_targets": [f"{h['net']}.1"],
-        "bridges_check_timeout": 5,
-        "bridges_rollback_timeout": 12,
+        "bridges_check_timeout": 15,  # STP on: ports forward after 2 x forward_delay, plus activation
+        "bridges_rollback_timeout": 25,
     }
 
 
@@ -184,11 +191,11 @@ def test_correct_change_stays_and_reruns_unchanged(chost: dict[str, Any]) -> Non
     assert bridge not in inside(h["name"], "ip", "-br", "link").stdout
 
     applied = run_role(h, good)
-    assert applied["apply"]["changed"] is True and applied["stats"]["failures"] == 0, applied["apply"]
+    assert applied["apply"]["changed"] is True and applied["stats"]["failures"] == 0, applied["apply"].get("stdout")
     again = run_role(h, good)
     assert again["stats"]["changed"] == 0 and again["stats"]["failures"] == 0, again["apply"]
 
-    time.sleep(14)  # past the rollback deadline: the confirmed change stays
+    time.sleep(26)  # past the rollback deadline: the confirmed change stays
     assert reaches(h["name"], f"{h['net']}.1")
     assert f"master {bridge}" in inside(h["name"], "ip", "link", "show", h["uplink"]).stdout
     assert f"{h['net']}.2/24" in inside(h["name"], "ip", "-br", "addr", "show", bridge).stdout
