@@ -37,15 +37,6 @@ def reaches(host: str, address: str) -> bool:
     return ns(host, "ping", "-c", "1", "-W", "1", address, check=False).returncode == 0
 
 
-def wait_until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return predicate()
-
-
 def _forget_ifstate(tag: str) -> None:
     """ifupdown keeps its state in /run/network, which namespaces share: drop this test's entries."""
     run = Path("/run/network")
@@ -86,7 +77,7 @@ def nshost() -> Iterator[dict[str, Any]]:
         )
         etc.joinpath("interfaces").write_text(main)
         ns(host, "ifup", uplink)
-        assert wait_until(lambda: reaches(host, f"{net}.1"), 10)
+        assert kvmtest.wait_until(lambda: reaches(host, f"{net}.1"), 10)
         yield {"host": host, "uplink": uplink, "net": net, "etc": etc, "main": main, "state": state, "tag": tag}
     finally:
         pid_file = state / "rollback.pid"
@@ -162,8 +153,8 @@ def test_wrong_address_on_the_uplink_bridge_rolls_back_by_itself(nshost: dict[st
     assert result["apply"].get("failed") is True, result["apply"]
     assert f"no answer from {h['net']}.1" in result["apply"]["stdout"]
     # the rollback is armed in a process of its own; nobody calls it: it fires at its deadline
-    assert wait_until((h["state"] / "rolled-back").exists, 30), (h["state"] / "rollback.log").read_text()
-    assert wait_until(lambda: reaches(h["host"], f"{h['net']}.1"), 10)
+    assert kvmtest.wait_until((h["state"] / "rolled-back").exists, 30), (h["state"] / "rollback.log").read_text()
+    assert kvmtest.wait_until(lambda: reaches(h["host"], f"{h['net']}.1"), 10)
     links = ns(h["host"], "ip", "-br", "link").stdout
     assert bridge not in links
     assert f"{h['net']}.2/24" in ns(h["host"], "ip", "-br", "addr", "show", h["uplink"]).stdout

@@ -34,15 +34,6 @@ def inside(container: str, *cmd: str, check: bool = True) -> subprocess.Complete
     return podman("exec", container, *cmd, check=check)
 
 
-def wait_until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return predicate()
-
-
 @pytest.fixture(scope="module")
 def image() -> str:
     proc = subprocess.run(["bash", str(BUILD)], capture_output=True, text=True, check=False)
@@ -93,10 +84,10 @@ def chost(request: pytest.FixtureRequest, image: str) -> Iterator[dict[str, Any]
         )
         kvmtest.run_cmd(["ip", "netns", "exec", gateway, "ip", "addr", "add", f"{net}.1/24", "dev", peer])
         kvmtest.run_cmd(["ip", "netns", "exec", gateway, "ip", "link", "set", peer, "up"])
-        assert wait_until(lambda: inside(name, "systemctl", "is-system-running", check=False).stdout.strip()
+        assert kvmtest.wait_until(lambda: inside(name, "systemctl", "is-system-running", check=False).stdout.strip()
                           in ("running", "degraded"), 60)  # fmt: skip
         start_stack(name, backend, uplink, net)
-        assert wait_until(lambda: reaches(name, f"{net}.1"), 30), inside(name, "ip", "addr", check=False).stdout
+        assert kvmtest.wait_until(lambda: reaches(name, f"{net}.1"), 30), inside(name, "ip", "addr", check=False).stdout
         yield {"name": name, "uplink": uplink, "net": net, "tag": tag, "backend": backend}
     finally:
         podman("rm", "-f", "-t", "0", name, check=False)
@@ -174,11 +165,11 @@ def test_backend_is_detected_and_a_wrong_address_rolls_back_by_itself(chost: dic
     assert not reaches(h["name"], f"{h['net']}.1")  # cut off, as the wrong address does
 
     # nobody calls the rollback: networkd's is a detached process, NetworkManager's its checkpoint
-    assert wait_until(lambda: reaches(h["name"], f"{h['net']}.1"), 40)
-    assert wait_until(lambda: "master" not in inside(h["name"], "ip", "link", "show", h["uplink"]).stdout, 10)
+    assert kvmtest.wait_until(lambda: reaches(h["name"], f"{h['net']}.1"), 40)
+    assert kvmtest.wait_until(lambda: "master" not in inside(h["name"], "ip", "link", "show", h["uplink"]).stdout, 10)
     assert f"{h['net']}.2/24" in inside(h["name"], "ip", "-br", "addr", "show", h["uplink"]).stdout
     before = "20-uplink.network" if h["backend"] == "systemd_networkd" else "uplink.nmconnection"
-    assert wait_until(lambda: config_files(h) == [before], 10), config_files(h)
+    assert kvmtest.wait_until(lambda: config_files(h) == [before], 10), config_files(h)
     assert inside(h["name"], "ip", "-br", "addr").stdout.count(f"{h['net']}.2/24") == 1  # on the uplink only
 
 

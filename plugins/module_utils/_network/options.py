@@ -13,6 +13,7 @@ import ipaddress
 import re
 from typing import Any, Optional, Union
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import mac_address
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     CONTROL,
     IMPOSSIBLE,
@@ -35,7 +36,6 @@ MACVTAP_MODES = ("bridge", "vepa", "private", "passthrough")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$")
 _IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,14}$")
-_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 _DNS = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
@@ -58,15 +58,6 @@ def interface_name(value: str) -> str:
     if not _IFNAME.match(value) or value in (".", ".."):
         raise OptionError(f"{value!r} is not a Linux interface name (1 to 15 characters, no '/' or spaces)")
     return value
-
-
-def mac_address(value: str) -> str:
-    mac = value.strip().lower().replace("-", ":")
-    if not _MAC.match(mac):
-        raise OptionError(f"{value!r} is not a MAC address (six hex pairs such as 52:54:00:12:34:56)")
-    if int(mac[:2], 16) & 1:
-        raise OptionError(f"{value!r} is a multicast address; a NIC has a unicast MAC (even first octet)")
-    return mac
 
 
 def dns_name(value: str) -> str:

@@ -61,7 +61,7 @@ def ip4(**extra: Any) -> dict[str, Any]:
             [
                 (
                     "ipv4.dhcp_hosts[0].mac",
-                    "'01:00:5e:00:00:01' is a multicast address; a NIC has a unicast MAC (even first octet)",
+                    "'01:00:5e:00:00:01' is a multicast address; a NIC needs a unicast MAC (even first octet)",
                 )
             ],
         ),
