@@ -192,12 +192,74 @@ def test_correct_change_stays_and_reruns_unchanged(nshost: dict[str, Any]) -> No
     assert f"# kvmfleet.kvm.bridges took over: iface {h['uplink']} inet static" in main
 
 
-def test_bad_variables_fail_before_anything_changes(nshost: dict[str, Any]) -> None:
+VLAN_VARS = {
+    "bridges_vlans": [{"device": "UPLINK", "id": 100}],
+    "bridges_list": [
+        {"name": "BRIDGE", "ports": ["UPLINK.100"], "stp": True, "forward_delay": 4, "mtu": 9000, "dhcp": True}
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("backend", "expected"),
+    [
+        ("ifupdown", ["iface UPLINK.100 inet manual", "vlan-raw-device UPLINK", "iface BRIDGE inet dhcp",
+                      "bridge_ports UPLINK.100", "bridge_stp on", "bridge_fd 4", "mtu 9000"]),
+        ("systemd_networkd", ["### FILE 60-kvmfleet-UPLINK.100.netdev", "Kind=vlan", "Id=100",
+                              "### FILE 10-kvmfleet-port-UPLINK.100.network", "Bridge=BRIDGE",
+                              "### FILE 10-kvmfleet-port-UPLINK.network", "VLAN=UPLINK.100", "Kind=bridge",
+                              "STP=yes", "ForwardDelaySec=4", "DHCP=ipv4", "MTUBytes=9000"]),
+        ("networkmanager", ["### FILE kvmfleet-vlan-UPLINK.100.nmconnection", "type=vlan", "parent=UPLINK",
+                            "id=100", "master=BRIDGE", "slave-type=bridge",
+                            "### FILE kvmfleet-bridge-BRIDGE.nmconnection", "stp=true", "forward-delay=4", "mtu=9000", "method=auto"]),
+    ],
+)  # fmt: skip
+def test_vlan_bridge_configuration_per_backend_in_check_mode(
+    nshost: dict[str, Any], backend: str, expected: list[str]
+) -> None:
+    """What each backend gets for a VLAN bridge. These machines' kernel has no 8021q module (`ip link
+    add ... type vlan`: "Unknown device type"), so VLAN interfaces cannot be created here: the
+    rendered configuration is checked, in check mode, which changes nothing on the host."""
     h = nshost
-    bad = bridge_vars(h, f"{h['net']}.2/24")
-    bad["bridges_check_targets"] = []
+    bridge, uplink = f"kvt{h['tag']}b", h["uplink"]
+    role_vars = json.loads(json.dumps(VLAN_VARS).replace("UPLINK", uplink).replace("BRIDGE", bridge))
+    role_vars["bridges_check_targets"] = [f"{h['net']}.1"]
+    result = run_role(h, {**role_vars, "bridges_backend": backend}, check=True)
+    assert result["apply"]["changed"] is True and result["apply"]["stdout_lines"][-1] == "would change"
+    bundle = (h["state"] / "bundle").read_text()
+    for line in expected:
+        assert line.replace("UPLINK", uplink).replace("BRIDGE", bridge) in bundle, bundle
+    assert f"BACKEND={backend}" in (h["state"] / "settings").read_text()
+    assert bridge not in ns(h["host"], "ip", "-br", "link").stdout
+    assert h["etc"].joinpath("interfaces").read_text() == h["main"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"bridges_check_targets": []}, "bridges_check_targets"),
+        ({"bridges_list": [{"name": "b" * 16, "ports": []}]}, "bridges_list[0]"),
+        (
+            {"bridges_list": [{"name": "kvtb1", "ports": ["p"]}, {"name": "kvtb2", "ports": ["p"]}]},
+            "bridges_list[].ports",
+        ),
+        ({"bridges_list": [{"name": "kvtb1", "dhcp": True, "addresses": ["10.0.0.1/24"]}]}, "bridges_list[0]"),
+        ({"bridges_rollback_timeout": 3}, "bridges_rollback_timeout"),
+        (
+            {"bridges_backend": "networkmanager", "bridges_list": [{"name": "kvtb1", "stp": True}]},
+            "bridges_list[0].forward_delay",
+        ),
+    ],
+)
+def test_bad_variables_fail_before_anything_changes(nshost: dict[str, Any], change: dict[str, Any], field: str) -> None:
+    h = nshost
+    bad = {**bridge_vars(h, f"{h['net']}.2/24"), **change}
     result = run_role(h, bad)
     failed = [task for task in result["tasks"].values() if task.get("failed")]
-    assert failed and "bridges_check_targets" in failed[0]["msg"]
+    assert failed, result["tasks"]
+    message = failed[0].get("msg", "") + json.dumps(failed[0].get("results", ""))
+    assert field in message, message
+    assert "not run" in result["apply"]  # the apply task never ran
     assert not h["etc"].joinpath("interfaces.d/kvmfleet-bridges").exists()
-    assert reaches(h["host"], f"{h['net']}.1")
+    assert h["etc"].joinpath("interfaces").read_text() == h["main"]
+    assert kvmtest.wait_until(lambda: reaches(h["host"], f"{h['net']}.1"), 5)
