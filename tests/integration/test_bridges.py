@@ -211,7 +211,8 @@ VLAN_VARS = {
                               "STP=yes", "ForwardDelaySec=4", "DHCP=ipv4", "MTUBytes=9000"]),
         ("networkmanager", ["### FILE kvmfleet-vlan-UPLINK.100.nmconnection", "type=vlan", "parent=UPLINK",
                             "id=100", "master=BRIDGE", "slave-type=bridge",
-                            "### FILE kvmfleet-bridge-BRIDGE.nmconnection", "stp=true", "forward-delay=4", "mtu=9000", "method=auto"]),
+                            "### FILE kvmfleet-bridge-BRIDGE.nmconnection", "stp=true", "forward-delay=4",
+                            "mtu=9000", "method=auto"]),
     ],
 )  # fmt: skip
 def test_vlan_bridge_configuration_per_backend_in_check_mode(
