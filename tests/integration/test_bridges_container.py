@@ -84,14 +84,18 @@ def chost(request: pytest.FixtureRequest, image: str) -> Iterator[dict[str, Any]
         )
         kvmtest.run_cmd(["ip", "netns", "exec", gateway, "ip", "addr", "add", f"{net}.1/24", "dev", peer])
         kvmtest.run_cmd(["ip", "netns", "exec", gateway, "ip", "link", "set", peer, "up"])
-        assert kvmtest.wait_until(lambda: inside(name, "systemctl", "is-system-running", check=False).stdout.strip()
-                          in ("running", "degraded"), 60)  # fmt: skip
+        assert kvmtest.wait_until(lambda: booted(name), 60)
         start_stack(name, backend, uplink, net)
         assert kvmtest.wait_until(lambda: reaches(name, f"{net}.1"), 30), inside(name, "ip", "addr", check=False).stdout
         yield {"name": name, "uplink": uplink, "net": net, "tag": tag, "backend": backend}
     finally:
         podman("rm", "-f", "-t", "0", name, check=False)
         subprocess.run(["ip", "netns", "del", gateway], capture_output=True, check=False)
+
+
+def booted(container: str) -> bool:
+    state = inside(container, "systemctl", "is-system-running", check=False).stdout.strip()
+    return state in ("running", "degraded")
 
 
 def reaches(container: str, address: str) -> bool:
