@@ -167,7 +167,7 @@ def main() -> None:
     prefix = f"{kvmtest.TEST_PREFIX}bench-{secrets.token_hex(3)}-"
     times: dict[str, dict[str, list[float]]] = {}
     noop = [{"name": "nothing", "ansible.builtin.meta": "noop"}]
-    empty = statistics.median(timed(lambda: play(noop)) for _ in range(3))
+    empty = statistics.median(timed(lambda: play(noop)) for _attempt in range(3))
     try:
         for index in range(args.repeat):
             for way, subnet in zip(("ours", "c.l", "raw"), free_subnets(conn, 3)):
