@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import json
 import secrets
 import subprocess
 import xml.etree.ElementTree as ET
@@ -229,10 +230,10 @@ def test_bad_input_names_the_field_and_creates_nothing(
     play, prefix: str, subnet: dict[str, str], options: dict[str, Any], field: str
 ) -> None:
     name = f"{prefix}bad"
-    text = repr(options).replace("CIDR", subnet["cidr"])
+    text = json.dumps(options).replace("CIDR", subnet["cidr"])
     for key in ("H100", "H150", "H200", "H240", "H5"):
-        text = text.replace(f"'{key}'", repr(subnet[key.lower()]))
-    result = play([{"name": "task", "kvmfleet.kvm.network": {"name": name, **eval(text)}}]).result("task")
+        text = text.replace(f'"{key}"', json.dumps(subnet[key.lower()]))
+    result = play([{"name": "task", "kvmfleet.kvm.network": {"name": name, **json.loads(text)}}]).result("task")
     assert result["failed"] is True
     assert field in result["msg"], result["msg"]
     assert not net_exists(name)
