@@ -212,3 +212,35 @@ def test_correct_change_stays_and_reruns_unchanged(chost: dict[str, Any]) -> Non
         ]
         active = inside(h["name"], "nmcli", "-t", "-f", "NAME,DEVICE", "connection", "show", "--active").stdout
         assert f"kvmfleet-port-{h['uplink']}:{h['uplink']}" in active and f"kvmfleet-bridge-{bridge}:{bridge}" in active
+
+
+def test_dhcp_on_the_bridge(chost: dict[str, Any], tmp_path: Path) -> None:
+    """The bridge takes its address from a DHCP server (dnsmasq of the test's own in the gateway
+    namespace); networkd and NetworkManager bring their own DHCP clients."""
+    h = chost
+    bridge = f"kvt{h['tag']}b"
+    dnsmasq = subprocess.Popen(
+        [
+            "ip", "netns", "exec", f"kvt{h['tag']}g", "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+            "--port=0", f"--interface=kvt{h['tag']}w", "--bind-interfaces",
+            f"--dhcp-range={h['net']}.100,{h['net']}.150,1h", f"--dhcp-leasefile={tmp_path}/leases",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        dhcp = bridge_vars(h, "unused/24")
+        dhcp["bridges_list"] = [{"name": bridge, "ports": [h["uplink"]], "dhcp": True}]
+        dhcp["bridges_check_timeout"] = 20  # a lease takes a few seconds
+        applied = run_role(h, dhcp)
+        assert applied["apply"]["changed"] is True and applied["stats"]["failures"] == 0, applied["apply"].get("stdout")
+        addresses = inside(h["name"], "ip", "-4", "-br", "addr", "show", bridge).stdout
+        assert f"{h['net']}.1" in addresses  # 198.18.x.100-150, from our dnsmasq
+        lease = (tmp_path / "leases").read_text()
+        assert addresses.split()[2].split("/")[0] in lease
+        assert reaches(h["name"], f"{h['net']}.1")
+        again = run_role(h, dhcp)
+        assert again["stats"]["changed"] == 0 and again["stats"]["failures"] == 0
+    finally:
+        dnsmasq.terminate()
+        dnsmasq.wait(timeout=10)
