@@ -24,6 +24,7 @@ APT_PACKAGES=(
     podman runc uidmap fuse-overlayfs
     iproute2 curl ca-certificates git python3-venv shellcheck libxml2-utils
     openssh-client openssh-server e2fsprogs
+    ifupdown bridge-utils iputils-ping  # bridges role tests (ifupdown inside network namespaces)
 )
 
 # 1. Debian packages
@@ -90,4 +91,7 @@ image=$("$here/images/build-tiny.sh")
 
 # 8. the full cloud test image (debootstrap needs root)
 cloud=$($SUDO env KVMFLEET_CACHE="$KVMFLEET_CACHE" "$here/images/build-cloud.sh")
+
+# 9. the bridges role's podman systemd host (molecule/bridges, tests/integration/test_bridges_container.py)
+"$here/images/build-bridges-host.sh" >/dev/null
 say "ready: venv $KVMFLEET_VENV, collection $KVMFLEET_COLLECTIONS, tiny image $image, cloud image $cloud"

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,16 @@ def virsh(*args: str, uri: str = SYSTEM_URI, check: bool = True) -> str:
     if check and proc.returncode != 0:
         raise AssertionError(f"virsh {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc.stdout
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.5) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds have passed; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
 
 
 def run_cmd(cmd: list[str]) -> str:
