@@ -244,13 +244,18 @@ def remove_prefixed(conn: Any, prefix: str) -> list[str]:
             if dom.isPersistent():
                 dom.undefineFlags(undefine_flags)
             removed.append(f"domain {dom.name()}")
+    gone = {libvirt.VIR_ERR_NO_STORAGE_POOL, libvirt.VIR_ERR_NO_STORAGE_VOL}
     for pool in conn.listAllStoragePools():
-        if pool.isActive():
-            pool.refresh()
-            for vol in pool.listAllVolumes():
-                if vol.name().startswith(prefix):
-                    vol.delete()
-                    removed.append(f"volume {vol.name()}")
+        try:  # pools of other tests may vanish meanwhile
+            if pool.isActive():
+                pool.refresh()
+                for vol in pool.listAllVolumes():
+                    if vol.name().startswith(prefix):
+                        vol.delete()
+                        removed.append(f"volume {vol.name()}")
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() not in gone or pool.name().startswith(prefix):
+                raise
     for kind, objects in (("pool", conn.listAllStoragePools()), ("network", conn.listAllNetworks())):
         for obj in objects:
             if obj.name().startswith(prefix):
