@@ -22,6 +22,7 @@ APT_PACKAGES=(
     genisoimage busybox-static cpio debootstrap
     podman runc uidmap fuse-overlayfs
     iproute2 curl ca-certificates git python3-venv shellcheck libxml2-utils
+    lvm2
 )
 
 # 1. Debian packages

@@ -1,0 +1,100 @@
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Volume operations through libvirt (the same on local and remote hypervisors): lookup, creation,
+facts, and upload over libvirt's stream.
+
+Used by the volume module and by the guest module for its disks and cloud-init seeds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Any, BinaryIO, Optional
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import LibvirtCallFailed
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.xml import (  # noqa: F401  (re-exported)
+    QEMU_FORMATS,
+    driver_type,
+    read_volume,
+    volume_xml,
+)
+
+CHUNK = 1024 * 1024  # bytes per read and per stream send: large enough for speed, small in memory
+
+
+def _or_none(lookup: Any, name: str) -> Optional[Any]:
+    lv = require_libvirt()
+    try:
+        return lookup(name)
+    except lv.libvirtError:
+        return None
+
+
+def find_pool(conn: Any, name: str) -> Optional[Any]:
+    return _or_none(conn.storagePoolLookupByName, name)
+
+
+def find_volume(pool: Any, name: str) -> Optional[Any]:
+    return _or_none(pool.storageVolLookupByName, name)
+
+
+def volume_facts(vol: Any) -> dict[str, Any]:
+    """Capacity (bytes), allocation, format, path and backing file of a volume."""
+    facts = read_volume(vol.XMLDesc(0))
+    facts["path"] = vol.path()
+    return facts
+
+
+def create_volume(
+    pool: Any,
+    name: str,
+    capacity: int,
+    fmt: str,
+    backing: Optional[tuple[str, str]] = None,
+    *,
+    allocation: Optional[int] = None,
+) -> Any:
+    """Create a volume; an overlay costs the same whatever the size of its backing image."""
+    lv = require_libvirt()
+    try:
+        return pool.createXML(volume_xml(name, capacity, fmt, backing, allocation), 0)
+    except lv.libvirtError as exc:
+        raise LibvirtCallFailed(
+            f"cannot create volume {name} in pool {pool.name()}: {exc.get_error_message()}"
+        ) from exc
+
+
+def upload_file(conn: Any, vol: Any, source: BinaryIO, length: int) -> None:
+    """Write ``length`` bytes read from ``source`` at the start of ``vol`` over libvirt's stream.
+
+    Works for local and remote hypervisors; reads one chunk at a time, so memory use stays flat.
+    """
+    lv = require_libvirt()
+    stream = conn.newStream(0)
+    try:
+        vol.upload(stream, 0, length, 0)
+        sent_total = 0
+        while sent_total < length:
+            chunk = source.read(min(CHUNK, length - sent_total))
+            if not chunk:
+                raise LibvirtCallFailed(f"upload to volume {vol.name()}: the source ended after {sent_total} bytes")
+            while chunk:
+                sent = stream.send(chunk)
+                if sent < 0:
+                    raise LibvirtCallFailed(f"upload to volume {vol.name()} failed after {sent_total} bytes")
+                chunk = chunk[sent:]
+                sent_total += sent
+        stream.finish()
+    except BaseException as exc:
+        with contextlib.suppress(lv.libvirtError):
+            stream.abort()
+        if isinstance(exc, lv.libvirtError):
+            raise LibvirtCallFailed(f"upload to volume {vol.name()} failed: {exc.get_error_message()}") from exc
+        raise
+
+
+def upload(conn: Any, vol: Any, data: bytes) -> None:
+    """Write ``data`` (small: a cloud-init seed) at the start of ``vol`` over libvirt's stream."""
+    upload_file(conn, vol, io.BytesIO(data), len(data))
