@@ -10,6 +10,7 @@ the temporary directory is removed afterwards. An existing volume costs no trans
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ansible.errors import AnsibleError
@@ -42,7 +43,8 @@ class ActionModule(ActionBase):
                 return result
             if self._connection._shell.tmpdir is None:
                 self._make_tmp_path()
-            remote = self._connection._shell.join_path(self._connection._shell.tmpdir, "volume-src")
+            # the file keeps its name: an import without ``name`` is named after it
+            remote = self._connection._shell.join_path(self._connection._shell.tmpdir, os.path.basename(local))
             self._transfer_file(local, remote)
             self._fixup_perms2((self._connection._shell.tmpdir, remote))
             args.update(src=remote, remote_src=True)

@@ -154,7 +154,7 @@ class VolumePlanner:
 
     def _plan_import(self) -> None:
         want, name = self.want, self.name
-        what = want["url"] or want["src"]
+        what = want["url"] or f"file {os.path.basename(want['src'])}"
         controller = want["src"] is not None and not want["remote_src"]
         if controller and not self.check_mode:
             raise KvmFleetError(

@@ -145,7 +145,7 @@ def import_stream(conn: Any, values: dict[str, Any], pool: Any, name: str) -> No
             staged: BinaryIO = source  # a local file needs no staging: hash it, then upload it
             size, digest = copy_hashed(source, _Discard(), algorithm, length, what)
         else:
-            staged = stack.enter_context(tempfile.TemporaryFile(prefix="kvmfleet-import-", dir=values["tmp_dir"]))  # noqa: SIM115
+            staged = stack.enter_context(tempfile.TemporaryFile(prefix="kvmfleet-import-", dir=values["tmp_dir"]))
             size, digest = copy_hashed(source, staged, algorithm, length, what)
         verify(values["checksum"], digest, what)
         _check_format(values, image_format(staged), what)
