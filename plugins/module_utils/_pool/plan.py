@@ -32,6 +32,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.xml import (
 )
 
 PERMISSIONS = ("target_owner", "target_group", "target_mode")
+FILESYSTEM_OWN = "lost+found"  # listed by libvirt as a volume of fs pools; it belongs to the filesystem
 
 
 def probe_fs(device: str) -> Optional[str]:
@@ -152,9 +153,9 @@ class PoolPlanner:
         def build(flags: int = flags) -> None:
             self._pool().build(flags)
 
-        if kind in ("dir", "netfs"):
+        if kind in ("dir", "netfs"):  # building is creating the directory (no device flags apply)
             if new or (self.local and target and not os.path.isdir(target)):
-                self.plan.add(f"create directory {target}", build)
+                self.plan.add(f"create directory {target}", lambda: self._pool().build(0))
             return
         if kind == "fs":
             self._plan_build_fs(target, source, build)
@@ -350,12 +351,12 @@ class PoolPlanner:
         """Names of the pool's volumes; None when they cannot be listed (an inactive non-directory pool)."""
         if active:
             pool.refresh(0)
-            return sorted(vol.name() for vol in pool.listAllVolumes())
+            return sorted(vol.name() for vol in pool.listAllVolumes() if vol.name() != FILESYSTEM_OWN)
         current = read_pool(pool.XMLDesc(self.lv.VIR_STORAGE_XML_INACTIVE))
         if self.local and current["type"] == "dir" and current["target"]:
             if not os.path.isdir(current["target"]):
                 return []
-            return sorted(os.listdir(current["target"]))
+            return sorted(name for name in os.listdir(current["target"]) if name != FILESYSTEM_OWN)
         return None
 
     def _remove(self, pool: Any) -> None:
@@ -386,7 +387,8 @@ class PoolPlanner:
         pool = self._pool()
         pool.refresh(0)
         for vol in pool.listAllVolumes():
-            vol.delete(0)
+            if vol.name() != FILESYSTEM_OWN:
+                vol.delete(0)
 
     def _delete_storage(self) -> None:
         try:
