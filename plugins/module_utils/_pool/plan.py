@@ -144,6 +144,16 @@ class PoolPlanner:
     def _pool(self) -> Any:
         return self.conn.storagePoolLookupByName(self.name)
 
+    def _persistent_xml(self, pool: Any) -> str:
+        """The persistent definition (drivers without the inactive flag have only one)."""
+        try:
+            return pool.XMLDesc(self.lv.VIR_STORAGE_XML_INACTIVE)
+        except self.lv.libvirtError:
+            return pool.XMLDesc(0)
+
+    def _persistent(self, pool: Any) -> dict[str, Any]:
+        return read_pool(self._persistent_xml(pool))
+
     # ------------------------------------------------------------------ build
 
     def _plan_build(self, shape: dict[str, Any], new: bool) -> None:
@@ -219,7 +229,7 @@ class PoolPlanner:
     # ------------------------------------------------------------------ update
 
     def _update(self, pool: Any) -> None:
-        persistent = read_pool(pool.XMLDesc(self.lv.VIR_STORAGE_XML_INACTIVE))
+        persistent = self._persistent(pool)
         active = bool(pool.isActive())
         kind = persistent["type"]
         if self.want["type"] is not None and self.want["type"] != kind:
@@ -283,8 +293,7 @@ class PoolPlanner:
                 "target_group": str(info.st_gid),
                 "target_mode": f"{info.st_mode & 0o7777:04o}",
             }
-        flags = 0 if active else self.lv.VIR_STORAGE_XML_INACTIVE
-        current = read_pool(pool.XMLDesc(flags))
+        current = read_pool(pool.XMLDesc(0)) if active else self._persistent(pool)
         return {key: current[key] for key in PERMISSIONS}
 
     def _permissions_update(self, pool: Any, shape: dict[str, Any], active: bool) -> None:
@@ -306,7 +315,7 @@ class PoolPlanner:
 
         def apply() -> None:
             pool = self._pool()
-            root = ET.fromstring(pool.XMLDesc(self.lv.VIR_STORAGE_XML_INACTIVE))
+            root = ET.fromstring(self._persistent_xml(pool))
             current = read_pool(ET.tostring(root, encoding="unicode"))
             merged = {key: wanted[key] if wanted[key] is not None else current[key] for key in PERMISSIONS}
             write_permissions(root.find("target"), merged)
@@ -352,7 +361,7 @@ class PoolPlanner:
         if active:
             pool.refresh(0)
             return sorted(vol.name() for vol in pool.listAllVolumes() if vol.name() != FILESYSTEM_OWN)
-        current = read_pool(pool.XMLDesc(self.lv.VIR_STORAGE_XML_INACTIVE))
+        current = self._persistent(pool)
         if self.local and current["type"] == "dir" and current["target"]:
             if not os.path.isdir(current["target"]):
                 return []
@@ -361,7 +370,7 @@ class PoolPlanner:
 
     def _remove(self, pool: Any) -> None:
         active = bool(pool.isActive())
-        kind = read_pool(pool.XMLDesc(self.lv.VIR_STORAGE_XML_INACTIVE))["type"]
+        kind = self._persistent(pool)["type"]
         volumes = self._volumes(pool, active)
         self.plan.diff.add("state", "active" if active else "inactive", "absent", CONTROL)
         if volumes is None or volumes:

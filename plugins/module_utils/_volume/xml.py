@@ -52,6 +52,7 @@ def read_volume(xml: str) -> dict[str, Any]:
     """A volume's XML in the normalised shape: capacity and allocation in bytes, format, path, backing."""
     root = ET.fromstring(xml)
     fmt = root.find("target/format")
+    backing_fmt = root.find("backingStore/format")
     return {
         "name": root.findtext("name"),
         "capacity": _bytes(root.find("capacity")),
@@ -59,5 +60,5 @@ def read_volume(xml: str) -> dict[str, Any]:
         "format": fmt.get("type") if fmt is not None else None,
         "path": root.findtext("target/path"),
         "backing": root.findtext("backingStore/path"),
-        "backing_format": (root.find("backingStore/format") or ET.Element("format")).get("type"),
+        "backing_format": backing_fmt.get("type") if backing_fmt is not None else None,
     }
