@@ -20,8 +20,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import queue
 import secrets
 import tempfile
+import threading
+from collections.abc import Iterator
 from typing import Any, BinaryIO, Optional
 
 from ansible.module_utils.urls import open_url
@@ -61,6 +64,48 @@ def open_source(values: dict[str, Any]) -> tuple[BinaryIO, Optional[int]]:
     return response, int(length) if length and length.isdigit() else None
 
 
+def read_ahead(source: BinaryIO, depth: int = 8) -> Iterator[bytes]:
+    """The chunks of ``source``, read by a second thread up to ``depth`` chunks ahead.
+
+    Reading (the network) overlaps with hashing and writing (both release the GIL), so an import
+    runs at the speed of its slowest stage instead of the sum of all. Memory: ``depth`` chunks.
+    """
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        try:
+            while True:
+                chunk = source.read(ops.CHUNK)
+                if not put(chunk) or not chunk:
+                    return
+        except Exception as exc:  # handed to the consumer, which raises it
+            put(exc)
+
+    thread = threading.Thread(target=reader, name="kvmfleet-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = chunks.get()
+            if isinstance(item, Exception):
+                raise item
+            if not item:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def copy_hashed(
     source: BinaryIO, target: BinaryIO, algorithm: str, length: Optional[int], what: str
 ) -> tuple[int, str]:
@@ -68,14 +113,11 @@ def copy_hashed(
     digest = hashlib.new(algorithm)
     total = 0
     try:
-        while True:
-            chunk = source.read(ops.CHUNK)
-            if not chunk:
-                break
+        for chunk in read_ahead(source):
             digest.update(chunk)
             target.write(chunk)
             total += len(chunk)
-    except Exception as exc:  # IncompleteRead, connection reset, timeout
+    except Exception as exc:  # IncompleteRead, a reset connection, a timeout, a full disk
         raise TransferFailed(f"the transfer of {what} broke off after {total} bytes: {exc}") from exc
     if length is not None and total != length:
         raise TransferFailed(f"the transfer of {what} ended after {total} of {length} bytes")
