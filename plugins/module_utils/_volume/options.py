@@ -18,6 +18,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     Problem,
     join_path,
 )
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import absolute_path
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_options
 
 MiB = 1024 * 1024
@@ -49,12 +50,6 @@ def source_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https", "ftp", "file") or not (parts.netloc or parts.scheme == "file"):
         raise OptionError(f"{value!r} is not an http, https, ftp or file URL")
-    return value
-
-
-def absolute_path(value: str) -> str:
-    if not value.startswith("/"):
-        raise OptionError(f"{value!r} is not an absolute path")
     return value
 
 
