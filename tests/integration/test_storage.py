@@ -32,6 +32,7 @@ class ImageServer:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.requests: list[str] = []
+        self.authorization: list[str] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,6 +41,7 @@ class ImageServer:
 
             def do_GET(self) -> None:
                 server.requests.append(self.path)
+                server.authorization.append(self.headers.get("Authorization", ""))
                 broken = self.path.startswith("/broken/")
                 path = server.root / self.path.rsplit("/", 1)[-1]
                 if not path.is_file():
@@ -295,6 +297,25 @@ def test_logical_pool_define_build_start_on_a_loop_device(triad, prefix: str, lo
     assert kvmtest.run_cmd(["blkid", "-p", "-o", "value", "-s", "TYPE", loop_device]).strip() == "LVM2_member"
     assert f"<path>/dev/{vg}</path>" in kvmtest.virsh("pool-dumpxml", name)
 
+    # declared again after an undefine: the existing volume group is used, nothing is rebuilt
+    kvmtest.virsh("pool-destroy", name)
+    kvmtest.virsh("pool-undefine", name)
+    again = run_one("pool", **options)
+    assert again["actions"] == [f"define logical pool {name}", f"start pool {name}"]
+
+
+def test_logical_pool_never_takes_a_device_holding_data_without_overwrite(prefix: str, loop_device: str) -> None:
+    kvmtest.run_cmd(["mkfs.ext2", "-q", "-F", loop_device])
+    name, vg = f"{prefix}lvm", f"kvt{prefix[len('kvt-') : -1]}"
+    before = pools()
+
+    failed = run_one("pool", name=name, type="logical", source={"name": vg, "devices": [loop_device]})
+
+    assert failed["failed"] and failed["needs_option"] == "overwrite"
+    assert f"{loop_device} holds ext2; making them LVM physical volumes of {vg} would destroy that" in failed["msg"]
+    assert pools() == before
+    assert kvmtest.run_cmd(["blkid", "-p", "-o", "value", "-s", "TYPE", loop_device]).strip() == "ext2"
+
 
 def test_logical_pool_volume_needs_device_mapper(prefix: str, loop_device: str) -> None:
     if not Path("/dev/mapper/control").exists():
@@ -436,6 +457,30 @@ def test_import_of_a_controller_file_goes_through_the_action_plugin(
     assert apply["src"] == options["src"]
     assert (path / name).read_bytes() == (server.root / "data.img").read_bytes()
     assert server.requests == []
+
+
+def test_url_headers_are_sent_and_never_shown(images, prefix: str, dir_pool: dict[str, str]) -> None:
+    server, sums = images
+    token = f"Bearer {prefix}secret-token"
+    outcome = kvmtest.run_playbook(
+        [
+            {
+                "name": "t",
+                **task(
+                    "volume",
+                    pool=dir_pool["name"],
+                    name=f"{prefix}auth.img",
+                    url=f"{server.url}/data.img",
+                    checksum=sums["data.img"],
+                    url_headers={"Authorization": token},
+                ),
+            }
+        ],
+        diff=True,
+    )
+    assert outcome.result("t")["changed"]
+    assert server.authorization == [token]
+    assert "secret-token" not in json.dumps(outcome.data) and "secret-token" not in outcome.stderr
 
 
 @pytest.mark.parametrize("transfer", ["auto", "stream"])
