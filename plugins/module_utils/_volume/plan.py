@@ -56,6 +56,8 @@ class VolumePlanner:
 
     def make(self) -> Plan:
         pool = ops.find_pool(self.conn, self.want["pool"])
+        if pool is None and self.want["state"] == "absent":
+            return self.plan  # no pool, no volume: nothing to remove
         if pool is None:
             raise ValidationError([("pool", f"no storage pool {self.want['pool']} on this hypervisor")])
         if not pool.isActive():

@@ -205,6 +205,10 @@ def test_planner_create_grow_and_refusals_on_the_test_driver(conn: Any) -> None:
         ops.find_volume(ops.find_pool(conn, "default-pool"), name).delete(0)
 
 
+def test_absent_in_a_missing_pool_is_no_change(conn: Any) -> None:
+    assert converge(conn, URI, values(pool="nope", name="v", state="absent"), check_mode=False)["changed"] is False
+
+
 def test_planner_names_a_missing_pool_and_source(conn: Any) -> None:
     with pytest.raises(ValidationError, match=r"^pool: no storage pool nope"):
         VolumePlanner(conn, URI, values(pool="nope", name="v", capacity=1)).make()
