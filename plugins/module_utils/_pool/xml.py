@@ -25,10 +25,10 @@ def default_target(kind: str, source: dict[str, Any]) -> Optional[str]:
 
 def _host(element: ET.Element, text: str) -> None:
     if text.startswith("["):
-        name, _, port = text[1:].partition("]")
+        name, _sep, port = text[1:].partition("]")
         port = port.lstrip(":")
     else:
-        name, _, port = text.partition(":")
+        name, _sep, port = text.partition(":")
     element.set("name", name)
     if port:
         element.set("port", port)

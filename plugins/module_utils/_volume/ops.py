@@ -14,12 +14,18 @@ from typing import Any, BinaryIO, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import LibvirtCallFailed
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.xml import (  # noqa: F401  (re-exported)
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import xml as vxml
     QEMU_FORMATS,
     driver_type,
     read_volume,
     volume_xml,
 )
+
+# the XML side, re-exported: the guest planner uses this module as its one door to volumes
+QEMU_FORMATS = vxml.QEMU_FORMATS
+driver_type = vxml.driver_type
+read_volume = vxml.read_volume
+volume_xml = vxml.volume_xml
 
 CHUNK = 1024 * 1024  # bytes per read and per stream send: large enough for speed, small in memory
 
