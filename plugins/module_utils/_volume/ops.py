@@ -15,11 +15,6 @@ from typing import Any, BinaryIO, Optional
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import LibvirtCallFailed
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import xml as vxml
-    QEMU_FORMATS,
-    driver_type,
-    read_volume,
-    volume_xml,
-)
 
 # the XML side, re-exported: the guest planner uses this module as its one door to volumes
 QEMU_FORMATS = vxml.QEMU_FORMATS
