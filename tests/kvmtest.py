@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("KVMFLEET_CACHE", ROOT / ".cache"))
 COLLECTIONS = CACHE / "collections"
@@ -25,6 +27,12 @@ VENV_BIN = Path(sys.executable).parent
 TINY_IMAGE = CACHE / "images" / "tiny"
 SYSTEM_URI = "qemu:///system"
 TEST_PREFIX = "kvt-"
+
+# The collection's modules run inside Ansible's worker when the host is the controller (as in these
+# tests); tests marked with this run once that way and once as a module process.
+BOTH_WAYS = pytest.mark.parametrize(
+    "play_vars", [{}, {"kvmfleet_in_process": False}], ids=["in-process", "module-process"]
+)
 
 
 def random_prefix() -> str:
