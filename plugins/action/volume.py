@@ -1,11 +1,13 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action plugin of kvmfleet.kvm.volume: a controller-side ``src`` reaches the managed host first.
+"""Action plugin of kvmfleet.kvm.volume: in the worker when the host is the controller (as every
+module of the collection), and a controller-side ``src`` reaches the managed host first.
 
-The module runs as given. Only when it reports that it needs the file (the volume does not exist
-yet, and this is not check mode) is the file copied into the task's remote temporary directory
-(the connection's put_file, which streams it) and the module run again with ``remote_src: true``;
-the temporary directory is removed afterwards. An existing volume costs no transfer.
+With a controller-side ``src`` the module runs as given first. Only when it reports that it needs the
+file (the volume does not exist yet, and this is not check mode) is the file copied into the task's
+remote temporary directory (the connection's put_file, which streams it) and the module run again
+with ``remote_src: true``; the temporary directory is removed afterwards. An existing volume costs no
+transfer. When the managed host is the controller, nothing is copied: the module reads the file.
 """
 
 from __future__ import annotations
@@ -16,40 +18,55 @@ from typing import Any
 from ansible.errors import AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
+from ansible.utils.vars import merge_hash
 
-MODULE = "kvmfleet.kvm.volume"
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import run_direct
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.module import VOLUME_ENTRY as ENTRY
+from ansible_collections.kvmfleet.kvm.plugins.plugin_utils._inprocess import InProcessAction
 
 
-class ActionModule(ActionBase):
+class ActionModule(InProcessAction):
+    ENTRY = ENTRY
     TRANSFERS_FILES = True
 
-    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = super().run(tmp, task_vars)
-        del tmp
+    def run(self, tmp: Any = None, task_vars: Any = None) -> dict[str, Any]:
         args = dict(self._task.args)
-        src = args.get("src")
-        if src is None or boolean(args.get("remote_src", False), strict=False):
-            result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
+        if args.get("src") is None or boolean(args.get("remote_src", False), strict=False):
+            return super().run(tmp, task_vars)
+        result = ActionBase.run(self, tmp, task_vars)
+        task_vars = task_vars or {}
+        if self._task.async_val:
+            result.update(
+                failed=True,
+                msg="src: a controller file cannot be imported with async; copy it first and set remote_src",
+            )
             return result
         try:
-            local = self._find_needle("files", src)
+            local = self._find_needle("files", args["src"])
         except AnsibleError as exc:
             result.update(failed=True, msg=f"src: {exc.message}")
             return result
+        here = self.runs_here(task_vars)
         try:
-            first = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+            first = self._run_entry({**args, "src": local}, task_vars, here)
             if not first.get("needs_src"):
-                result.update(first)
-                return result
-            if self._connection._shell.tmpdir is None:
-                self._make_tmp_path()
-            # the file keeps its name: an import without ``name`` is named after it
-            remote = self._connection._shell.join_path(self._connection._shell.tmpdir, os.path.basename(local))
-            self._transfer_file(local, remote)
-            self._fixup_perms2((self._connection._shell.tmpdir, remote))
-            args.update(src=remote, remote_src=True)
-            result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
-            result["src"] = src
-            return result
+                return merge_hash(result, {**first, "src": args["src"]})
+            if here:  # the managed host is the controller: the module reads the file where it is
+                remote = local
+            else:
+                if self._connection._shell.tmpdir is None:
+                    self._make_tmp_path()
+                # the file keeps its name: an import without ``name`` is named after it
+                remote = self._connection._shell.join_path(self._connection._shell.tmpdir, os.path.basename(local))
+                self._transfer_file(local, remote)
+                self._fixup_perms2((self._connection._shell.tmpdir, remote))
+            final = self._run_entry({**args, "src": remote, "remote_src": True}, task_vars, here)
+            return merge_hash(result, {**final, "src": args["src"]})
         finally:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+            if not here:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
+
+    def _run_entry(self, args: dict[str, Any], task_vars: dict[str, Any], here: bool) -> dict[str, Any]:
+        if here:
+            return run_direct(self.ENTRY, args, bool(self._task.check_mode))
+        return self._execute_module(module_args=args, task_vars=task_vars)

@@ -34,11 +34,8 @@ author:
 extends_documentation_fragment:
   - kvmfleet.kvm.connection
   - kvmfleet.kvm.attributes
+  - kvmfleet.kvm.attributes.action
   - kvmfleet.kvm.attributes.converge
-attributes:
-  action:
-    support: full
-    description: An action plugin copies a controller-side O(src) to the managed host first (only when the volume is missing).
 options:
   name:
     description:
@@ -77,7 +74,8 @@ options:
       - Import the image from this file. By default a file on the controller (looked up like
         M(ansible.builtin.copy) looks up its C(src)), which the action plugin copies to the managed
         host's temporary directory first - only when the volume does not exist yet - and removes
-        afterwards. With O(remote_src=true) an absolute path on the managed host.
+        afterwards (when the managed host is the controller, the file is read where it is). Not with
+        C(async). With O(remote_src=true) an absolute path on the managed host.
     type: str
   remote_src:
     description: O(src) is a file on the managed host (the host that runs the module), not on the controller.
@@ -110,7 +108,8 @@ options:
   tmp_dir:
     description:
       - Absolute path of the directory on the host that runs the module where a stream import is
-        staged. Default - the module's temporary directory (Ansible's remote C(tmp)).
+        staged. Default - the module's temporary directory (Ansible's remote C(tmp)), or the system's
+        temporary directory when the module runs in the worker process (see the C(action) attribute).
     type: str
   state:
     description: V(present) - the volume exists as declared. V(absent) - the volume is deleted.

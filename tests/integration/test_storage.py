@@ -116,8 +116,8 @@ def task(module: str, **options: Any) -> dict[str, Any]:
     return {f"kvmfleet.kvm.{module}": options}
 
 
-def run_one(module: str, **options: Any) -> dict[str, Any]:
-    return kvmtest.run_playbook([{"name": "t", **task(module, **options)}]).result("t")
+def run_one(module: str, play_vars: dict[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+    return kvmtest.run_playbook([{"name": "t", **task(module, **options)}], play_vars=play_vars).result("t")
 
 
 def pools() -> str:
@@ -144,7 +144,10 @@ def qemu_info(path: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- pools
 
 
-def test_dir_pool_triads_create_permissions_autostart_absent(triad, prefix: str, tmp_path: Path) -> None:
+@kvmtest.BOTH_WAYS
+def test_dir_pool_triads_create_permissions_autostart_absent(
+    triad, prefix: str, tmp_path: Path, play_vars: dict[str, Any]
+) -> None:
     name, target = f"{prefix}p", tmp_path / "pool"
     options = {"name": name, "type": "dir", "target": str(target), "target_mode": "0750", "autostart": True}
 
@@ -340,7 +343,8 @@ def test_pool_types_this_host_cannot_run_are_refused_by_libvirt_not_by_validatio
     assert f"{prefix}rbd" not in pools()
 
 
-def test_bad_pool_inputs_name_their_field_and_change_nothing(prefix: str) -> None:
+@kvmtest.BOTH_WAYS
+def test_bad_pool_inputs_name_their_field_and_change_nothing(prefix: str, play_vars: dict[str, Any]) -> None:
     before = pools()
     cases = [
         ({"type": "lvm2", "target": "/x"}, "type: must be one of dir, fs, netfs"),
@@ -354,7 +358,7 @@ def test_bad_pool_inputs_name_their_field_and_change_nothing(prefix: str) -> Non
         ({"type": "dir", "target": "/x", "source": {"name": "vg"}}, "source.name: a dir pool takes no source.name"),
     ]
     for options, message in cases:
-        failed = run_one("pool", name=f"{prefix}bad", **options)
+        failed = run_one("pool", play_vars, name=f"{prefix}bad", **options)
         assert failed["failed"] and message in failed["msg"], (message, failed["msg"])
     assert pools() == before
 
@@ -400,7 +404,10 @@ def test_volume_create_grow_clone_overlay_delete(triad, prefix: str, dir_pool: d
     assert clone not in volumes(pool) and not (path / clone).exists()
 
 
-def test_import_from_url_is_fetched_once_per_pool(triad, images, dir_pool: dict[str, str]) -> None:
+@kvmtest.BOTH_WAYS
+def test_import_from_url_is_fetched_once_per_pool(
+    triad, images, dir_pool: dict[str, str], play_vars: dict[str, Any]
+) -> None:
     server, sums = images
     pool, path = dir_pool["name"], Path(dir_pool["path"])
     options = {"pool": pool, "url": f"{server.url}/base.qcow2", "checksum": sums["base.qcow2"]}
@@ -419,7 +426,10 @@ def test_import_from_url_is_fetched_once_per_pool(triad, images, dir_pool: dict[
     assert [p.name for p in path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_import_by_stream_upload(triad, images, prefix: str, dir_pool: dict[str, str], tmp_path: Path) -> None:
+@kvmtest.BOTH_WAYS
+def test_import_by_stream_upload(
+    triad, images, prefix: str, dir_pool: dict[str, str], tmp_path: Path, play_vars: dict[str, Any]
+) -> None:
     server, sums = images
     pool, path = dir_pool["name"], Path(dir_pool["path"])
     staging = tmp_path / "staging"
@@ -443,8 +453,9 @@ def test_import_by_stream_upload(triad, images, prefix: str, dir_pool: dict[str,
     assert list(staging.iterdir()) == []
 
 
+@kvmtest.BOTH_WAYS
 def test_import_of_a_controller_file_goes_through_the_action_plugin(
-    triad, images, prefix: str, dir_pool: dict[str, str]
+    triad, images, prefix: str, dir_pool: dict[str, str], play_vars: dict[str, Any]
 ) -> None:
     server, sums = images
     pool, path = dir_pool["name"], Path(dir_pool["path"])
@@ -459,7 +470,10 @@ def test_import_of_a_controller_file_goes_through_the_action_plugin(
     assert server.requests == []
 
 
-def test_url_headers_are_sent_and_never_shown(images, prefix: str, dir_pool: dict[str, str]) -> None:
+@kvmtest.BOTH_WAYS
+def test_url_headers_are_sent_and_never_shown(
+    images, prefix: str, dir_pool: dict[str, str], play_vars: dict[str, Any]
+) -> None:
     server, sums = images
     token = f"Bearer {prefix}secret-token"
     outcome = kvmtest.run_playbook(
@@ -477,15 +491,17 @@ def test_url_headers_are_sent_and_never_shown(images, prefix: str, dir_pool: dic
             }
         ],
         diff=True,
+        play_vars=play_vars,
     )
     assert outcome.result("t")["changed"]
     assert server.authorization == [token]
     assert "secret-token" not in json.dumps(outcome.data) and "secret-token" not in outcome.stderr
 
 
+@kvmtest.BOTH_WAYS
 @pytest.mark.parametrize("transfer", ["auto", "stream"])
 def test_bad_checksum_and_broken_download_leave_nothing(
-    images, prefix: str, dir_pool: dict[str, str], tmp_path: Path, transfer: str
+    images, prefix: str, dir_pool: dict[str, str], tmp_path: Path, transfer: str, play_vars: dict[str, Any]
 ) -> None:
     server, sums = images
     pool, path = dir_pool["name"], Path(dir_pool["path"])
@@ -494,18 +510,21 @@ def test_bad_checksum_and_broken_download_leave_nothing(
     before = volumes(pool)
     common = {"pool": pool, "name": f"{prefix}x.img", "transfer": transfer, "tmp_dir": str(staging)}
 
-    wrong = run_one("volume", **common, url=f"{server.url}/data.img", checksum="sha256:" + "0" * 64)
+    wrong = run_one("volume", play_vars, **common, url=f"{server.url}/data.img", checksum="sha256:" + "0" * 64)
     assert wrong["failed"] and wrong["msg"].startswith("checksum: ") and "nothing was kept" in wrong["msg"]
     assert wrong["actual_checksum"] == sums["data.img"]
 
-    broken = run_one("volume", **common, url=f"{server.url}/broken/data.img", checksum=sums["data.img"])
+    broken = run_one("volume", play_vars, **common, url=f"{server.url}/broken/data.img", checksum=sums["data.img"])
     assert broken["failed"] and ("broke off" in broken["msg"] or "ended after" in broken["msg"]), broken["msg"]
 
     assert volumes(pool) == before
     assert list(path.iterdir()) == [] and list(staging.iterdir()) == []
 
 
-def test_bad_volume_inputs_name_their_field_and_change_nothing(prefix: str, dir_pool: dict[str, str]) -> None:
+@kvmtest.BOTH_WAYS
+def test_bad_volume_inputs_name_their_field_and_change_nothing(
+    prefix: str, dir_pool: dict[str, str], play_vars: dict[str, Any]
+) -> None:
     pool = dir_pool["name"]
     kvmtest.virsh("vol-create-as", pool, f"{prefix}v.qcow2", "64M", "--format", "qcow2")
     before = volumes(pool)
@@ -528,8 +547,8 @@ def test_bad_volume_inputs_name_their_field_and_change_nothing(prefix: str, dir_
         ({"name": "a/b", "capacity": "1GiB"}, "name: 'a/b' is not a volume name"),
     ]
     for options, message in cases:
-        failed = run_one("volume", pool=pool, **options)
+        failed = run_one("volume", play_vars, pool=pool, **options)
         assert failed["failed"] and message in failed["msg"], (message, failed["msg"])
-    missing_pool = run_one("volume", pool=f"{prefix}nope", name=f"{prefix}n", capacity="1GiB")
+    missing_pool = run_one("volume", play_vars, pool=f"{prefix}nope", name=f"{prefix}n", capacity="1GiB")
     assert missing_pool["failed"] and f"pool: no storage pool {prefix}nope" in missing_pool["msg"]
     assert volumes(pool) == before
