@@ -2,15 +2,17 @@
 
   plain        curl -o FILE URL; virsh vol-create-as; virsh vol-upload FILE   (no checksum)
   plain+sum    the same with sha256sum FILE checked before the upload           (what a careful script does)
-  ours         the kvmfleet.kvm.volume module through ansible-playbook, transfer auto
-               (local dir pool: streamed into a hidden file in the pool directory, sha256 verified, linked)
-  ours-stream  the same with transfer: stream (staged in a temporary file, verified, libvirt stream upload:
-               the way every remote hypervisor is served)
+  ours         the kvmfleet.kvm.volume module through ansible-playbook, transfer auto (local dir pool:
+               streamed into a hidden file in the pool directory, sha256 verified, linked), run in
+               Ansible's worker (the default when the host is the controller) and as a module process
+  ours-stream  transfer: stream (staged in a temporary file, verified, libvirt stream upload: the way
+               every remote hypervisor is served), as a module process
 
 The image is 1 GiB of random data (cached in .cache/bench/, not in git). Every way runs ``--rounds``
 times, interleaved; the table has the best and the median of each, the ratio of the plain tools'
 throughput to ours (>= 1 would mean we are faster; the target is ours >= 0.8x plain), and the peak
-resident memory (VmHWM) of the module process, sampled from /proc while it runs. Our times include
+resident memory (VmHWM) of the module process, sampled from /proc while it runs (in the worker
+process: the largest ansible-playbook process, which includes Ansible itself). Our times include
 ansible-playbook's own start (an empty play is measured and shown).
 
 Usage: bench/run.sh volume_import [--rounds 3] [--size-mib 1024]   (results in bench/results/)
@@ -25,6 +27,7 @@ import os
 import platform
 import secrets
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -151,8 +154,8 @@ class Bench:
         self.verify(name)
         return {"seconds": elapsed}
 
-    def ours(self, transfer: str) -> dict[str, float]:
-        name = f"{self.prefix}ours-{transfer}.img"
+    def ours(self, transfer: str, in_process: bool) -> dict[str, float]:
+        name = f"{self.prefix}ours-{transfer}-{int(in_process)}.img"
         task = {
             "name": "import",
             "kvmfleet.kvm.volume": {
@@ -164,9 +167,10 @@ class Bench:
                 "tmp_dir": str(self.workdir),
             },
         }
-        with Peak("AnsiballZ_volume") as peak:
+        with Peak("ansible-playbook" if in_process else "AnsiballZ_volume") as peak:
             start = time.perf_counter()
-            result = kvmtest.run_playbook([task]).result("import")
+            play_vars = {"kvmfleet_in_process": in_process}
+            result = kvmtest.run_playbook([task], play_vars=play_vars).result("import")
             elapsed = time.perf_counter() - start
         if result.get("failed") or not result.get("changed"):
             raise AssertionError(f"ours ({transfer}): {result.get('msg')}")
@@ -188,7 +192,7 @@ def table(results: dict[str, Any]) -> str:
         f"image: {size_mib} MiB of random data over HTTP from 127.0.0.1; {results['rounds']} rounds each, "
         f"interleaved; empty play: {results['empty_play']:.2f} s",
         "",
-        "| way | best (s) | median (s) | MiB/s (best) | speed vs plain (best) | peak RSS of the module (MiB) |",
+        "| way | best (s) | median (s) | MiB/s (best) | speed vs plain (best) | peak RSS (MiB) |",
         "|---|---|---|---|---|---|",
     ]
     for way, data in ways.items():
@@ -224,8 +228,9 @@ def main() -> None:
     runs = {
         "plain": lambda: bench.plain(with_sum=False),
         "plain+sha256sum": lambda: bench.plain(with_sum=True),
-        "ours (auto: direct)": lambda: bench.ours("auto"),
-        "ours (stream upload)": lambda: bench.ours("stream"),
+        "ours, direct, in the worker": lambda: bench.ours("auto", in_process=True),
+        "ours, direct, module process": lambda: bench.ours("auto", in_process=False),
+        "ours, stream upload, module process": lambda: bench.ours("stream", in_process=False),
     }
     results: dict[str, Any] = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -234,6 +239,7 @@ def main() -> None:
         "rounds": args.rounds,
         "ways": ways,
     }
+    signal.signal(signal.SIGTERM, lambda *_args: sys.exit(1))  # run the cleanup below when stopped
     try:
         results["empty_play"] = min(empty_play() for _attempt in range(2))
         for round_no in range(args.rounds):

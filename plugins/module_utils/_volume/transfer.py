@@ -24,6 +24,7 @@ import queue
 import secrets
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Optional
 
@@ -33,6 +34,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFle
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops
 
 QCOW2_MAGIC = b"QFI\xfb"
+STALE_PARTIAL = 600  # seconds without a write after which a hidden partial file is left over from a killed run
 
 
 class ChecksumMismatch(KvmFleetError):
@@ -154,6 +156,7 @@ def import_direct(values: dict[str, Any], pool: Any, directory: str, name: str) 
     what = values["url"] or values["src"]
     algorithm = values["checksum"].split(":", 1)[0]
     final = os.path.join(directory, name)
+    remove_stale_partials(directory, name)
     partial = os.path.join(directory, f".{name}.kvmfleet-part-{secrets.token_hex(4)}")
     source, length = open_source(values)
     try:
@@ -173,6 +176,19 @@ def import_direct(values: dict[str, Any], pool: Any, directory: str, name: str) 
         if os.path.exists(partial):
             os.unlink(partial)
     pool.refresh(0)
+
+
+def remove_stale_partials(directory: str, name: str) -> None:
+    """Remove hidden partial files of ``name`` that a killed run left (no write for STALE_PARTIAL s).
+
+    A run that is killed (not failed: a failure removes its own file) cannot clean up; a transfer in
+    progress writes continuously, so an old partial file is nobody's.
+    """
+    cutoff = time.time() - STALE_PARTIAL
+    for entry in os.scandir(directory):
+        if entry.name.startswith(f".{name}.kvmfleet-part-") and entry.stat().st_mtime < cutoff:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
 
 
 def import_stream(conn: Any, values: dict[str, Any], pool: Any, name: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import secrets
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,6 +173,17 @@ def test_direct_import_of_a_bad_file_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(transfer.ChecksumMismatch):
         transfer.import_direct(want, None, str(pool_dir), "v.img")
     assert list(pool_dir.iterdir()) == []
+
+
+def test_stale_partials_of_killed_runs_are_removed(tmp_path: Path) -> None:
+    stale, fresh, other = (tmp_path / name for name in (".v.img.kvmfleet-part-1", ".v.img.kvmfleet-part-2", "w.img"))
+    for path in (stale, fresh, other):
+        path.write_bytes(b"x")
+    old = time.time() - transfer.STALE_PARTIAL - 5
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    transfer.remove_stale_partials(str(tmp_path), "v.img")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".v.img.kvmfleet-part-2", "w.img"]
 
 
 def test_direct_import_refuses_a_format_mismatch(tmp_path: Path) -> None:
