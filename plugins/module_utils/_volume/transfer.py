@@ -25,7 +25,6 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any, BinaryIO, Optional
 
 from ansible.module_utils.urls import open_url
@@ -66,59 +65,63 @@ def open_source(values: dict[str, Any]) -> tuple[BinaryIO, Optional[int]]:
     return response, int(length) if length and length.isdigit() else None
 
 
-def read_ahead(source: BinaryIO, depth: int = 8) -> Iterator[bytes]:
-    """The chunks of ``source``, read by a second thread up to ``depth`` chunks ahead.
+class WriteBehind:
+    """Writes chunks to ``target`` in a second thread, up to ``depth`` chunks behind the caller.
 
-    Reading (the network) overlaps with hashing and writing (both release the GIL), so an import
-    runs at the speed of its slowest stage instead of the sum of all. Memory: ``depth`` chunks.
+    Writing into the page cache costs the kernel as much CPU as hashing costs Python; both release
+    the GIL, so they overlap. An error of the writer is raised by the next ``write`` or ``finish``.
     """
-    chunks: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
 
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                chunks.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def __init__(self, target: BinaryIO, depth: int = 8) -> None:
+        self.target = target
+        self.chunks: queue.Queue[Optional[bytes]] = queue.Queue(maxsize=depth)
+        self.error: Optional[BaseException] = None
+        self.thread = threading.Thread(target=self._run, name="kvmfleet-write-behind", daemon=True)
+        self.thread.start()
 
-    def reader() -> None:
-        try:
-            while True:
-                chunk = source.read(ops.CHUNK)
-                if not put(chunk) or not chunk:
-                    return
-        except Exception as exc:  # handed to the consumer, which raises it
-            put(exc)
-
-    thread = threading.Thread(target=reader, name="kvmfleet-read-ahead", daemon=True)
-    thread.start()
-    try:
+    def _run(self) -> None:
         while True:
-            item = chunks.get()
-            if isinstance(item, Exception):
-                raise item
-            if not item:
+            chunk = self.chunks.get()
+            if chunk is None:
                 return
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+            if self.error is None:
+                try:
+                    self.target.write(chunk)
+                except BaseException as exc:  # handed to the caller
+                    self.error = exc
+
+    def write(self, chunk: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.chunks.put(chunk)
+
+    def finish(self) -> None:
+        """Wait until everything is written; raise the writer's error, if any."""
+        self.chunks.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def copy_hashed(
     source: BinaryIO, target: BinaryIO, algorithm: str, length: Optional[int], what: str
 ) -> tuple[int, str]:
-    """Copy ``source`` to ``target`` chunk by chunk; return (bytes, hex digest)."""
+    """Copy ``source`` to ``target`` chunk by chunk; return (bytes, hex digest).
+
+    Three stages run at once: reading (a read-ahead thread), hashing (this thread), writing (a
+    write-behind thread); memory stays at a few chunks per stage.
+    """
     digest = hashlib.new(algorithm)
     total = 0
+    writer = WriteBehind(target)
     try:
-        for chunk in read_ahead(source):
-            digest.update(chunk)
-            target.write(chunk)
-            total += len(chunk)
+        try:
+            for chunk in ops.read_ahead(source):
+                digest.update(chunk)
+                writer.write(chunk)
+                total += len(chunk)
+        finally:
+            writer.finish()
     except Exception as exc:  # IncompleteRead, a reset connection, a timeout, a full disk
         raise TransferFailed(f"the transfer of {what} broke off after {total} bytes: {exc}") from exc
     if length is not None and total != length:
