@@ -202,11 +202,22 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def rewrite(path: Path) -> None:
+    """Rewrite volume-import-latest.md from a stored JSON result (after a change of the table)."""
+    results = json.loads(path.read_text())
+    header = f"# volume import benchmark, {results['when']}"
+    (RESULTS / "volume-import-latest.md").write_text(f"{header}\n\n{table(results)}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--table-from", type=Path, help="only rewrite the table from this stored JSON result")
     args = parser.parse_args()
+    if args.table_from:
+        rewrite(args.table_from)
+        return
 
     image, checksum = make_image(args.size_mib)
     port = free_port()
