@@ -176,6 +176,9 @@ def test_dir_pool_triads_create_permissions_autostart_absent(
     # stopped, started, removed
     _check, apply, _recheck, _reapply = triad(task("pool", name=name, state="inactive"))
     assert apply["actions"] == [f"stop pool {name}"] and "State:          inactive" in kvmtest.virsh("pool-info", name)
+    # an inactive dir pool's directory still gets its permissions
+    _check, apply, _recheck, _reapply = triad(task("pool", **{**changed, "target_mode": "0700", "state": "inactive"}))
+    assert apply["actions"] == [f"set {target} mode 0700"] and oct(target.stat().st_mode & 0o777) == "0o700"
     _check, apply, _recheck, _reapply = triad(task("pool", name=name, state="absent"))
     assert apply["actions"] == ["remove the pool's directory", f"remove the definition of pool {name}"]
     assert name not in pools() and not target.exists()
@@ -247,6 +250,14 @@ def test_fs_pool_on_a_loop_device_is_formatted_only_when_blank(
     again = run_one("pool", **options)
     assert again["actions"][1] == f"create directory {target} ({loop_device} already holds ext4)"
     assert volumes(name) == [f"{prefix}keep.raw", "lost+found"]
+
+    # started again with other permissions: they apply to the mounted filesystem's root
+    kvmtest.virsh("pool-destroy", name)
+    _check, apply, _recheck, _reapply = triad(task("pool", **{**options, "target_mode": "0750"}))
+    assert apply["actions"] == [f"start pool {name}", f"set {target} mode 0750"]
+    assert (
+        oct(target.stat().st_mode & 0o777) == "0o750" and f"{loop_device} {target}" in Path("/proc/mounts").read_text()
+    )
 
     # lost+found is the filesystem's, not a volume that blocks removal; the device is not wiped
     _check, apply, _recheck, _reapply = triad(task("pool", name=name, state="absent", remove_volumes=True))

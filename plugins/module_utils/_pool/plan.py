@@ -94,6 +94,7 @@ class PoolPlanner:
             return self.plan
         self.want["target_owner"] = resolve_id(self.want["target_owner"], self.local, "target_owner", "user")
         self.want["target_group"] = resolve_id(self.want["target_group"], self.local, "target_group", "group")
+        self._check_remote_permissions(self.want["type"])
         if pool is None:
             self._create()
         else:
@@ -254,7 +255,9 @@ class PoolPlanner:
                 self._plan_build(shape, new=False)
         else:
             shape = self._desired_shape(persistent)
-        self._permissions_update(pool, shape, active)
+        mounts = shape["type"] in ("fs", "netfs")
+        if not (mounts and not active and self.want["state"] == "active"):
+            self._permissions_update(pool, shape, active)
         self._state_update(shape, active)
         self._autostart_update(pool)
 
@@ -284,9 +287,24 @@ class PoolPlanner:
         self.plan.add(f"remove the definition of pool {self.name}", lambda: self._pool().undefine())
         self._create(persistent["uuid"])
 
+    def _check_remote_permissions(self, kind: Optional[str]) -> None:
+        """The root of a mounted filesystem can be chowned only where it is mounted."""
+        given = [key for key in PERMISSIONS if self.want[key] is not None]
+        if given and not self.local and kind in ("fs", "netfs"):
+            raise ValidationError(
+                [
+                    (
+                        given[0],
+                        f"the permissions of a {kind} pool's mounted directory are set on local hypervisors "
+                        "only (set them on the remote host itself)",
+                    )
+                ]
+            )
+
     def _actual_permissions(self, pool: Any, shape: dict[str, Any], active: bool) -> dict[str, Optional[str]]:
         target = shape.get("target")
-        if active and self.local and target and os.path.isdir(target):
+        # the directory itself: a dir pool's always, a mounted pool's while it is mounted (active)
+        if (active or shape["type"] == "dir") and self.local and target and os.path.isdir(target):
             info = os.stat(target)
             return {
                 "target_owner": str(info.st_uid),
@@ -299,6 +317,7 @@ class PoolPlanner:
     def _permissions_update(self, pool: Any, shape: dict[str, Any], active: bool) -> None:
         if shape["type"] not in DIRECTORY_TYPES or not any(self.want[key] is not None for key in PERMISSIONS):
             return
+        self._check_remote_permissions(shape["type"])
         actual = self._actual_permissions(pool, shape, active)
         differing = [key for key in PERMISSIONS if self.want[key] is not None and self.want[key] != actual[key]]
         if not differing:
@@ -320,14 +339,15 @@ class PoolPlanner:
             merged = {key: wanted[key] if wanted[key] is not None else current[key] for key in PERMISSIONS}
             write_permissions(root.find("target"), merged)
             self.conn.storagePoolDefineXML(ET.tostring(root, encoding="unicode"), 0)
+            on_disk = active or shape["type"] == "dir"  # a mounted pool's root exists while it is mounted
+            if on_disk and self.local and os.path.isdir(target):
+                if wanted["target_owner"] is not None or wanted["target_group"] is not None:
+                    os.chown(target, int(wanted["target_owner"] or -1), int(wanted["target_group"] or -1))
+                if wanted["target_mode"] is not None:
+                    os.chmod(target, int(wanted["target_mode"], 8))
+            elif on_disk and shape["type"] == "dir":
+                pool.build(0)  # a remote dir pool: libvirt applies the definition's permissions
             if active:
-                if not self.local:
-                    pool.build(self.lv.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE)
-                else:
-                    if wanted["target_owner"] is not None or wanted["target_group"] is not None:
-                        os.chown(target, int(wanted["target_owner"] or -1), int(wanted["target_group"] or -1))
-                    if wanted["target_mode"] is not None:
-                        os.chmod(target, int(wanted["target_mode"], 8))
                 pool.refresh(0)
 
         shown = ", ".join(f"{key[len('target_') :]} {wanted[key]}" for key in keys if wanted[key] is not None)
@@ -340,6 +360,9 @@ class PoolPlanner:
             if self.want["build"] and shape["type"] in ("dir", "netfs"):
                 self._plan_build(shape, new=False)
             self.plan.add(f"start pool {self.name}", lambda: self._pool().create(0))
+            if shape["type"] in ("fs", "netfs") and any(self.want[key] is not None for key in PERMISSIONS):
+                # what the mounted filesystem's root has is known only once it is mounted
+                self._plan_permissions(shape, active=True)
         elif state == "inactive" and active:
             self.plan.diff.add("state", "active", "inactive", CONTROL)
             self.plan.add(f"stop pool {self.name}", lambda: self._pool().destroy())

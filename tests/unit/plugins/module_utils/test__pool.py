@@ -153,3 +153,9 @@ def test_planner_on_the_test_driver(conn: Any, tmp_path: Path) -> None:
         if pool.isActive():
             pool.destroy()
         pool.undefine()
+
+
+def test_mounted_pool_permissions_are_refused_on_remote_hypervisors(conn: Any) -> None:
+    want = values(name="p", type="fs", target="/m", source={"devices": ["/dev/sdb"]}, target_mode="0755")
+    with pytest.raises(ValidationError, match=r"^target_mode: the permissions of a fs pool's mounted directory"):
+        PoolPlanner(conn, "qemu+ssh://hv1/system", want).make()
