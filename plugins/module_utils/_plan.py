@@ -53,6 +53,11 @@ class Plan:
             except KvmFleetError as exc:
                 exc.details.setdefault("done", [a.description for a in self.actions[:index]])
                 raise
+            except OSError as exc:  # files the action writes itself (an import into a pool directory)
+                raise KvmFleetError(
+                    f"{self.kind} {self.name}: {action.description} failed: {exc}",
+                    done=[a.description for a in self.actions[:index]],
+                ) from exc
 
     def result(self, **facts: Any) -> dict[str, Any]:
         diff = self.diff.diff()
