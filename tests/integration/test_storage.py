@@ -354,6 +354,36 @@ def test_pool_types_this_host_cannot_run_are_refused_by_libvirt_not_by_validatio
     assert f"{prefix}rbd" not in pools()
 
 
+def test_pools_batch_triad_and_a_bad_item_touches_nothing(triad, prefix: str, tmp_path: Path) -> None:
+    first, second = f"{prefix}a", f"{prefix}b"
+    items = [
+        {"name": first, "type": "dir", "target": str(tmp_path / "a"), "autostart": True},
+        {"name": second, "type": "dir", "target": str(tmp_path / "b"), "state": "inactive"},
+    ]
+    before = pools()
+    bad = run_one("pools", pools=[items[0], {**items[1], "target": "b"}])
+    assert bad["failed"] and bad["msg"] == "pools[1].target: 'b' is not an absolute path"
+    twice = run_one("pools", pools=[*items, {"name": first}])
+    assert twice["failed"] and twice["msg"] == f"pools[2].name: {first} is also the name of pools[0]"
+    needs = run_one("pools", pools=[items[0], {"name": f"{prefix}c", "state": "absent"}, {"name": f"{prefix}d"}])
+    assert needs["failed"] and needs["msg"] == f"pools[2].type: is required to create storage pool {prefix}d"
+    assert pools() == before and not (tmp_path / "a").exists()
+
+    _check, apply, _recheck, _reapply = triad(task("pools", pools=items))
+
+    assert apply["actions"] == [
+        f"{first}: define dir pool {first}",
+        f"{first}: create directory {tmp_path / 'a'}",
+        f"{first}: start pool {first}",
+        f"{first}: set pool {first} to start with libvirtd",
+        f"{second}: define dir pool {second}",
+        f"{second}: create directory {tmp_path / 'b'}",
+    ]
+    assert [result["state"] for result in apply["pools"]] == ["active", "inactive"]
+    assert "State:          running" in kvmtest.virsh("pool-info", first)
+    assert "State:          inactive" in kvmtest.virsh("pool-info", second)
+
+
 @kvmtest.BOTH_WAYS
 def test_bad_pool_inputs_name_their_field_and_change_nothing(prefix: str, play_vars: dict[str, Any]) -> None:
     before = pools()

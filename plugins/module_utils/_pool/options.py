@@ -165,3 +165,28 @@ def pool_options() -> list[Option]:
 
 
 POOL_MODULE = OptionTable([*connection_options(), *pool_options()], checks=[_pool_checks])
+
+# One pool of the pools module (no uri: the module has one).
+POOL = OptionTable(pool_options(), checks=[_pool_checks])
+
+
+def _unique_names(values: dict[str, Any], path: str) -> list[Problem]:
+    problems: list[Problem] = []
+    first: dict[str, int] = {}
+    for index, pool in enumerate(values["pools"] or []):
+        if pool["name"] in first:
+            problems.append(
+                (f"pools[{index}].name", f"{pool['name']} is also the name of pools[{first[pool['name']]}]")
+            )
+        first.setdefault(pool["name"], index)
+    return problems
+
+
+# The pools module: many pools in one call.
+POOLS_MODULE = OptionTable(
+    [
+        *connection_options(),
+        Option("pools", type="list", elements="dict", required=True, options=POOL, in_spec=False, update=CONTROL),
+    ],
+    checks=[_unique_names],
+)
