@@ -2,6 +2,8 @@
 
   plain        curl -o FILE URL; virsh vol-create-as; virsh vol-upload FILE   (no checksum)
   plain+sum    the same with sha256sum FILE checked before the upload           (what a careful script does)
+  plain+sum+sync  and the volume file flushed to disk at the end (sync FILE): the same guarantees as
+               ours, which fsyncs an image before it appears under its name
   ours         the kvmfleet.kvm.volume module through ansible-playbook, transfer auto (local dir pool:
                streamed into a hidden file in the pool directory, sha256 verified, linked), run in
                Ansible's worker (the default when the host is the controller) and as a module process
@@ -139,7 +141,7 @@ class Bench:
         if digest.hexdigest() != self.checksum:
             raise AssertionError(f"{name}: wrong content after the import")
 
-    def plain(self, with_sum: bool) -> dict[str, float]:
+    def plain(self, with_sum: bool, with_sync: bool = False) -> dict[str, float]:
         name = f"{self.prefix}plain.img"
         staged = self.workdir / "staged.img"
         start = time.perf_counter()
@@ -150,6 +152,8 @@ class Bench:
                 raise AssertionError("plain: checksum mismatch")
         kvmtest.virsh("vol-create-as", self.pool, name, str(self.size), "--format", "raw", "--allocation", "0")
         kvmtest.virsh("vol-upload", "--pool", self.pool, name, str(staged))
+        if with_sync:
+            kvmtest.run_cmd(["sync", str(self.path / name)])
         elapsed = time.perf_counter() - start
         staged.unlink()
         self.verify(name)
@@ -245,6 +249,7 @@ def main() -> None:
     runs = {
         "plain": lambda: bench.plain(with_sum=False),
         "plain+sha256sum": lambda: bench.plain(with_sum=True),
+        "plain+sha256sum+sync": lambda: bench.plain(with_sum=True, with_sync=True),
         "ours, direct, in the worker": lambda: bench.ours("auto", in_process=True),
         "ours, direct, module process": lambda: bench.ours("auto", in_process=False),
         "ours, stream upload, module process": lambda: bench.ours("stream", in_process=False),
