@@ -121,6 +121,8 @@ options:
     type: bool
     default: false
 notes:
+  - When the managed host is the controller (see the C(action) attribute), the plan is made in
+    Ansible's worker, but an import that has to happen runs as a module process.
   - The checksum of an existing volume is not recomputed on every run (that would read the whole
     image); the base-image cache relies on the name. Delete the volume to fetch it again.
   - If the module process is killed in the middle of a stream upload, the new volume may be left
