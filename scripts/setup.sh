@@ -6,6 +6,7 @@
 #   - the checkout made importable as the collection kvmfleet.kvm (.cache/collections)
 #   - virtlogd, virtlockd and libvirtd started when no init system runs them; /dev/kvm usable by QEMU
 #   - the tiny test guest image (scripts/images/build-tiny.sh)
+#   - the full cloud test image, Debian 12 with cloud-init (scripts/images/build-cloud.sh; ~2 min once)
 # Ubuntu 22.04/24.04: the same packages. Fedora/RHEL 9: see README.md ("Other distributions").
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +24,8 @@ APT_PACKAGES=(
     podman runc uidmap fuse-overlayfs
     iproute2 curl ca-certificates git python3-venv shellcheck libxml2-utils
     lvm2
+    openssh-client openssh-server e2fsprogs
+    ifupdown bridge-utils iputils-ping  # bridges role tests (ifupdown inside network namespaces)
 )
 
 # 1. Debian packages
@@ -86,4 +89,10 @@ fi
 
 # 7. the tiny test guest
 image=$("$here/images/build-tiny.sh")
-say "ready: venv $KVMFLEET_VENV, collection $KVMFLEET_COLLECTIONS, tiny image $image"
+
+# 8. the full cloud test image (debootstrap needs root)
+cloud=$($SUDO env KVMFLEET_CACHE="$KVMFLEET_CACHE" "$here/images/build-cloud.sh")
+
+# 9. the bridges role's podman systemd host (molecule/bridges, tests/integration/test_bridges_container.py)
+"$here/images/build-bridges-host.sh" >/dev/null
+say "ready: venv $KVMFLEET_VENV, collection $KVMFLEET_COLLECTIONS, tiny image $image, cloud image $cloud"
