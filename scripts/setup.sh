@@ -23,6 +23,7 @@ APT_PACKAGES=(
     genisoimage busybox-static cpio debootstrap
     podman runc uidmap fuse-overlayfs
     iproute2 curl ca-certificates git python3-venv shellcheck libxml2-utils
+    lvm2
     openssh-client openssh-server e2fsprogs
     ifupdown bridge-utils iputils-ping  # bridges role tests (ifupdown inside network namespaces)
 )

@@ -79,7 +79,7 @@ class Option:
             spec["required"] = True
         if self.no_log:
             spec["no_log"] = True
-        elif self.options is None and ("password" in self.name or "passphrase" in self.name):
+        elif self.options is None and any(word in self.name for word in ("password", "passphrase", "secret")):
             spec["no_log"] = False
         if self.aliases:
             spec["aliases"] = list(self.aliases)

@@ -286,7 +286,7 @@ def test_uefi_guest_removal_deletes_its_nvram(triad, prefix: str, tmp_path: Path
 
 BAD_INPUTS: list[tuple[dict[str, Any], str]] = [
     ({"memory": "lots"}, "memory: expected a size"),
-    ({"memory": "-1G"}, "memory: expected a size"),
+    ({"memory": "-1G"}, "memory: a size cannot be negative"),
     ({"memory": "4XB"}, "memory: unknown unit"),
     ({"memory": "8MiB"}, "memory: must be at least 16MiB"),
     ({"memory": "1GiB", "max_memory": "512MiB"}, "memory: is more than max_memory"),

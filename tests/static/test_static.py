@@ -39,7 +39,11 @@ def test_ansible_lint_production() -> None:
     config = yaml.safe_load((ROOT / ".ansible-lint").read_text())
     assert config["profile"] == "production"
     assert "skip_list" not in config and "warn_list" not in config
-    assert_ok(run([str(kvmtest.VENV_BIN / "ansible-lint"), "--strict"]))
+    # ansible-lint installs the checkout as a collection under ANSIBLE_HOME: one per checkout, so that
+    # worktrees linted at the same time do not overwrite each other's copy in ~/.ansible
+    assert_ok(
+        run([str(kvmtest.VENV_BIN / "ansible-lint"), "--strict"], ANSIBLE_HOME=str(kvmtest.CACHE / "ansible-home"))
+    )
 
 
 def test_ansible_test_sanity() -> None:

@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils import _cloudinit, _storage
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _cloudinit
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
@@ -38,6 +38,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     join_path,
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._units import format_size
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops as _storage
 
 # options compared by their own code below, not as plain values
 _SPECIAL = {

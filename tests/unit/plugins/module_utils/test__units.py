@@ -32,7 +32,7 @@ def test_parse_size(value: object, unit: str, expected: int) -> None:
     ("value", "message"),
     [
         ("lots", "expected a size such as 512M"),
-        ("-1G", "expected a size"),
+        ("-1G", "a size cannot be negative"),
         ("2XB", "unknown unit 'XB'"),
         (True, "expected a size"),
         ([1], "expected a size"),

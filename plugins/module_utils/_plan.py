@@ -1,0 +1,75 @@
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Engine layer: a plan for one object - ordered actions (a description and a closure) and a diff.
+
+The same plan is made in check mode and in a real run; only ``execute`` is skipped in check mode,
+so ``changed``, the diff and the actions are the same in both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import DiffTracker
+
+
+@dataclass
+class Action:
+    description: str
+    run: Callable[[], None]
+
+
+@dataclass
+class Plan:
+    """What one module run does to one object (a pool, a volume)."""
+
+    kind: str  # "pool", "volume": used in messages
+    name: str
+    diff: DiffTracker = field(default_factory=DiffTracker)
+    actions: list[Action] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.actions)
+
+    def add(self, description: str, run: Callable[[], None]) -> None:
+        self.actions.append(Action(description, run))
+
+    def execute(self) -> None:
+        """Run the actions in order; a libvirt error names the action and what was done before it."""
+        lv = require_libvirt()
+        for index, action in enumerate(self.actions):
+            try:
+                action.run()
+            except lv.libvirtError as exc:
+                raise KvmFleetError(
+                    f"{self.kind} {self.name}: {action.description} failed: {exc.get_error_message()}",
+                    done=[a.description for a in self.actions[:index]],
+                ) from exc
+            except KvmFleetError as exc:
+                exc.details.setdefault("done", [a.description for a in self.actions[:index]])
+                raise
+            except OSError as exc:  # files the action writes itself (an import into a pool directory)
+                raise KvmFleetError(
+                    f"{self.kind} {self.name}: {action.description} failed: {exc}",
+                    done=[a.description for a in self.actions[:index]],
+                ) from exc
+
+    def result(self, **facts: Any) -> dict[str, Any]:
+        diff = self.diff.diff()
+        return {
+            "name": self.name,
+            "changed": self.changed,
+            "actions": [action.description for action in self.actions],
+            "diff": {
+                "before": diff["before"],
+                "after": diff["after"],
+                "before_header": f"{self.kind} {self.name}",
+                "after_header": f"{self.kind} {self.name}",
+            },
+            **facts,
+        }

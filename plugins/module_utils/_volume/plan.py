@@ -1,0 +1,253 @@
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plan a volume: create (blank, overlay, clone, import), grow, delete.
+
+An existing volume is compared on what the user set: a larger capacity grows it (live), a smaller
+one is refused, and a different format or backing image is refused with what would have to happen
+(these cannot change in place). Imports are keyed by the volume name; without ``name`` the name
+carries the checksum (``<image>-sha256-<16 hex>.<ext>``), so the same URL and checksum are fetched
+once per pool and a new checksum means a new volume (the base-image cache).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Optional
+from urllib.parse import unquote, urlsplit
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import is_local_uri, require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, LIVE
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import DIRECTORY_TYPES
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.xml import read_pool
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._units import format_size
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops, transfer
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+_IMAGE_EXT = (".qcow2", ".img", ".raw", ".iso")
+
+
+def cache_name(values: dict[str, Any]) -> str:
+    """The name of an imported volume without ``name``: the image's file name with the checksum in it."""
+    source = unquote(urlsplit(values["url"]).path) if values["url"] else values["src"]
+    base = _UNSAFE.sub("-", os.path.basename(source.rstrip("/"))).strip("-.") or "image"
+    stem, ext = os.path.splitext(base)
+    if ext.lower() not in _IMAGE_EXT:
+        stem, ext = base, ""
+    algorithm, digest = values["checksum"].split(":", 1)
+    return f"{stem}-{algorithm}-{digest[:16]}{ext}"
+
+
+class VolumePlanner:
+    """Plans one volume from the volume table's validated values."""
+
+    def __init__(self, conn: Any, uri: str, values: dict[str, Any], check_mode: bool = False) -> None:
+        self.conn = conn
+        self.check_mode = check_mode
+        self.uri = uri
+        self.lv = require_libvirt()
+        self.want = values
+        self.importing = values["url"] is not None or values["src"] is not None
+        self.name: str = values["name"] or cache_name(values)
+        self.plan = Plan("volume", self.name)
+        self.facts: dict[str, Any] = {"pool": values["pool"], "state": values["state"]}
+
+    def make(self) -> Plan:
+        pool = ops.find_pool(self.conn, self.want["pool"])
+        if pool is None and self.want["state"] == "absent":
+            return self.plan  # no pool, no volume: nothing to remove
+        if pool is None:
+            raise ValidationError([("pool", f"no storage pool {self.want['pool']} on this hypervisor")])
+        if not pool.isActive():
+            raise ValidationError([("pool", f"storage pool {self.want['pool']} is not active")])
+        self.pool_def = read_pool(pool.XMLDesc(0))
+        vol = ops.find_volume(pool, self.name)
+        if self.want["state"] == "absent":
+            if vol is not None:
+                self._delete(vol)
+            return self.plan
+        if vol is None:
+            self._create(pool)
+        else:
+            self._update(vol)
+        return self.plan
+
+    # ------------------------------------------------------------------ helpers
+
+    def _pool(self) -> Any:
+        return self.conn.storagePoolLookupByName(self.want["pool"])
+
+    def volume(self) -> Any:
+        return self._pool().storageVolLookupByName(self.name)
+
+    def _source_volume(self, pool: Any, field: str, image: str) -> Any:
+        if image.startswith("/"):
+            try:
+                return self.conn.storageVolLookupByPath(image)
+            except self.lv.libvirtError:
+                raise ValidationError([(field, f"{image} is not a volume of any storage pool")]) from None
+        vol = ops.find_volume(pool, image)
+        if vol is None:
+            raise ValidationError([(field, f"no volume {image} in pool {self.want['pool']}")])
+        return vol
+
+    # ------------------------------------------------------------------ create
+
+    def _create(self, pool: Any) -> None:
+        want, name = self.want, self.name
+        self.plan.diff.add("state", "absent", "present", CONTROL)
+        if self.importing:
+            self._plan_import()
+            return
+        fmt = want["format"]
+        capacity = want["capacity"]
+        if want["clone_from"] is not None or want["backing_image"] is not None:
+            field = "clone_from" if want["clone_from"] is not None else "backing_image"
+            source = ops.volume_facts(self._source_volume(pool, field, want[field]))
+            if capacity is not None and capacity < source["capacity"]:
+                raise ValidationError(
+                    [
+                        (
+                            "capacity",
+                            f"{format_size(capacity)} is smaller than {want[field]} "
+                            f"({format_size(source['capacity'])})",
+                        )
+                    ]
+                )
+            capacity = max(capacity or 0, source["capacity"])
+            if field == "clone_from":
+                fmt = fmt or ops.driver_type(source["format"])
+                xml = ops.volume_xml(name, capacity, fmt)
+                source_name = want["clone_from"]
+                self.plan.add(
+                    f"clone volume {source_name} to {name} ({format_size(capacity)} {fmt})",
+                    lambda: self._pool().createXMLFrom(xml, self._pool().storageVolLookupByName(source_name), 0),
+                )
+            else:
+                fmt = fmt or "qcow2"
+                backing = (source["path"], ops.driver_type(source["format"]))
+                self.plan.add(
+                    f"create volume {name} ({format_size(capacity)} {fmt}, overlay on {backing[0]})",
+                    lambda: ops.create_volume(self._pool(), name, capacity, fmt, backing),
+                )
+                self.plan.diff.add("backing_image", None, want["backing_image"])
+        else:
+            if capacity is None:
+                raise ValidationError([("capacity", f"is required to create volume {name} (no such volume yet)")])
+            fmt = fmt or "qcow2"
+            self.plan.add(
+                f"create volume {name} ({format_size(capacity)} {fmt})",
+                lambda: ops.create_volume(self._pool(), name, capacity, fmt),
+            )
+        self.plan.diff.add("capacity", None, format_size(capacity), LIVE)
+        self.plan.diff.add("format", None, fmt)
+        self.facts.update(capacity=capacity, format=fmt)
+
+    def direct_directory(self) -> Optional[str]:
+        """The local pool directory an import may write into directly, or None (stream upload)."""
+        if self.want["transfer"] != "auto" or not is_local_uri(self.uri):
+            return None
+        target = self.pool_def["target"]
+        if self.pool_def["type"] in DIRECTORY_TYPES and target and os.path.isdir(target):
+            return target
+        return None
+
+    def _plan_import(self) -> None:
+        want, name = self.want, self.name
+        what = want["url"] or f"file {os.path.basename(want['src'])}"
+        controller = want["src"] is not None and not want["remote_src"]
+        if controller and not self.check_mode:
+            raise KvmFleetError(
+                "src: the file is on the controller; kvmfleet.kvm.volume copies it to the managed host through its "
+                "action plugin when the volume is missing (or set remote_src: true for a file on the managed host)",
+                needs_src=True,
+            )
+        if want["src"] is not None and not controller and not os.path.isfile(want["src"]):
+            raise ValidationError([("src", f"{want['src']} is not a file on this host")])
+        directory = self.direct_directory()
+        how = f"written into {directory}" if directory else "uploaded over libvirt's stream"
+        algorithm = want["checksum"].split(":", 1)[0]
+
+        def run() -> None:
+            if directory:
+                transfer.import_direct(want, self._pool(), directory, name)
+            else:
+                transfer.import_stream(self.conn, want, self._pool(), name)
+
+        self.plan.add(f"import {what} as volume {name} ({algorithm} verified, {how})", run)
+        self.plan.diff.add("source", None, what, CONTROL)
+        self.plan.diff.add("checksum", None, want["checksum"], CONTROL)
+        self.facts["checksum"] = want["checksum"]
+
+    # ------------------------------------------------------------------ update
+
+    def _update(self, vol: Any) -> None:
+        want = self.want
+        facts = ops.volume_facts(vol)
+        self.facts.update(capacity=facts["capacity"], format=facts["format"], path=facts["path"])
+        if self.importing:
+            self.facts["checksum"] = want["checksum"]
+        problems = []
+        if (
+            want["format"] is not None
+            and self.pool_def["type"] in DIRECTORY_TYPES
+            and ops.driver_type(facts["format"]) != want["format"]
+        ):
+            problems.append(
+                (
+                    "format",
+                    f"volume {self.name} is {facts['format']}; it cannot become {want['format']} in place: "
+                    "delete it (state: absent) and create it again, or convert it into a new volume",
+                )
+            )
+        if want["backing_image"] is not None:
+            base = ops.volume_facts(self._source_volume(self._pool(), "backing_image", want["backing_image"]))
+            if facts["backing"] != base["path"]:
+                problems.append(
+                    (
+                        "backing_image",
+                        f"volume {self.name} is backed by {facts['backing'] or 'nothing'}, not {base['path']}; "
+                        "a backing image cannot change in place: delete the volume (state: absent) and create it again",
+                    )
+                )
+        capacity = want["capacity"]
+        if capacity is not None and capacity < facts["capacity"]:
+            problems.append(
+                (
+                    "capacity",
+                    f"shrinking {self.name} from {format_size(facts['capacity'])} to {format_size(capacity)} is "
+                    "refused (it would cut off data)",
+                )
+            )
+        if problems:
+            raise ValidationError(problems)
+        if capacity is not None and capacity > facts["capacity"]:
+            self.plan.diff.add("capacity", format_size(facts["capacity"]), format_size(capacity), LIVE)
+            self.plan.add(
+                f"grow volume {self.name} from {format_size(facts['capacity'])} to {format_size(capacity)}",
+                lambda: self.volume().resize(capacity, 0),
+            )
+            self.facts["capacity"] = capacity
+
+    # ------------------------------------------------------------------ delete
+
+    def _delete(self, vol: Any) -> None:
+        facts = ops.volume_facts(vol)
+        self.plan.diff.add("state", "present", "absent", CONTROL)
+        if self.want["wipe"]:
+            self.plan.add(f"wipe volume {self.name} ({format_size(facts['capacity'])})", lambda: self.volume().wipe(0))
+        self.plan.add(f"delete volume {self.name} ({facts['path']})", lambda: self.volume().delete(0))
+        self.facts["path"] = facts["path"]
+
+
+def converge(conn: Any, uri: str, values: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    planner = VolumePlanner(conn, uri, values, check_mode)
+    plan = planner.make()
+    if not check_mode:
+        plan.execute()
+        if values["state"] == "present" and plan.changed:
+            facts = ops.volume_facts(planner.volume())
+            planner.facts.update(capacity=facts["capacity"], format=facts["format"], path=facts["path"])
+    return plan.result(**planner.facts)

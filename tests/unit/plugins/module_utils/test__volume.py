@@ -1,0 +1,229 @@
+"""Volumes: the table, XML writer and reader, cache names, streaming copy with hashing, and the
+planner on libvirt's test:///default driver."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import secrets
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import ValidationError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops, transfer
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.options import VOLUME_MODULE
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.plan import VolumePlanner, cache_name, converge
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.xml import read_volume
+
+URI = "test:///default"
+SHA = "sha256:" + "ab" * 32
+
+
+@pytest.fixture
+def conn() -> Iterator[Any]:
+    connection = connect(URI)
+    yield connection
+    connection.close()
+
+
+def values(**options: Any) -> dict[str, Any]:
+    validated, problems = VOLUME_MODULE.validate(options)
+    assert problems == []
+    validated["tmp_dir"] = validated["tmp_dir"] or "/tmp"
+    return validated
+
+
+# ---------------------------------------------------------------------------------------------- table
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"name": "v", "capacity": "-1G"}, ("capacity", "a size cannot be negative")),
+        ({"name": "v", "capacity": "1XB"}, ("capacity", "unknown unit 'XB'")),
+        ({"name": "v", "capacity": "512K"}, ("capacity", "must be at least 1MiB")),
+        ({"url": "http://h/x.img", "checksum": "ab" * 32}, ("checksum", "give the algorithm and the digest")),
+        ({"url": "http://h/x.img", "checksum": "sha1:" + "a" * 40}, ("checksum", "unsupported algorithm 'sha1'")),
+        ({"url": "http://h/x.img", "checksum": "sha512:" + "a" * 64}, ("checksum", "a sha512 digest is 128 hex")),
+        ({"url": "http://h/x.img"}, ("checksum", "an import needs a checksum")),
+        ({"url": "h/x.img", "checksum": SHA}, ("url", "is not an http, https, ftp or file URL")),
+        ({"url": "http://h/x", "src": "/x", "checksum": SHA}, ("src", "excludes url")),
+        (
+            {"url": "http://h/x", "checksum": SHA, "capacity": "1G"},
+            ("capacity", "an import takes the image's own size"),
+        ),
+        ({"name": "v", "capacity": 1, "checksum": SHA}, ("checksum", "applies to imports")),
+        ({"capacity": 1}, ("name", "is required unless the volume is imported")),
+        ({"name": "v", "src": "x.img", "remote_src": True, "checksum": SHA}, ("src", "is not an absolute path")),
+        (
+            {"name": "v", "backing_image": "b", "format": "raw"},
+            ("format", "an overlay on a backing image must be qcow2"),
+        ),
+        ({"name": "v", "wipe": True}, ("wipe", "applies to state: absent")),
+        ({"name": "a/b", "capacity": 1}, ("name", "is not a volume name")),
+        ({"name": "v", "capacity": 1, "tmp_dir": "rel"}, ("tmp_dir", "is not an absolute path")),
+    ],
+)
+def test_table_names_the_field(options: dict[str, Any], problem: tuple[str, str]) -> None:
+    _values, problems = VOLUME_MODULE.validate(options)
+    assert any(path == problem[0] and problem[1] in message for path, message in problems), problems
+
+
+def test_checksum_is_normalised() -> None:
+    assert values(url="http://h/x", checksum="SHA256: " + "AB" * 32)["checksum"] == SHA
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ({"url": "https://h/images/debian-12.qcow2?x=1"}, "debian-12-sha256-abababababababab.qcow2"),
+        ({"url": "https://h/dl/cloud%20image.img"}, "cloud-image-sha256-abababababababab.img"),
+        ({"url": "https://h/download"}, "download-sha256-abababababababab"),
+        ({"url": "https://h/"}, "image-sha256-abababababababab"),
+        ({"src": "/srv/base.raw", "url": None}, "base-sha256-abababababababab.raw"),
+    ],
+)
+def test_cache_name_carries_the_checksum(source: dict[str, Any], name: str) -> None:
+    assert cache_name({"url": None, "src": None, "checksum": SHA, **source}) == name
+
+
+# ---------------------------------------------------------------------------------------------- XML
+
+
+@pytest.mark.parametrize(
+    ("volume_format", "driver"),
+    [("qcow2", "qcow2"), ("raw", "raw"), ("iso", "raw"), ("dir", "raw"), (None, "raw"), ("vmdk", "vmdk")],
+)
+def test_driver_type(volume_format: str | None, driver: str) -> None:
+    assert ops.driver_type(volume_format) == driver
+
+
+def test_overlay_volume_xml_round_trip() -> None:
+    xml = ops.volume_xml("web-vda.qcow2", 2 * 1024**3, "qcow2", ("/pool/base.qcow2", "qcow2"))
+    root = ET.fromstring(xml)
+    assert root.find("capacity").get("unit") == "bytes" and root.findtext("allocation") == "0"
+    assert read_volume(xml) == {
+        "name": "web-vda.qcow2",
+        "capacity": 2 * 1024**3,
+        "allocation": 0,
+        "format": "qcow2",
+        "path": None,
+        "backing": "/pool/base.qcow2",
+        "backing_format": "qcow2",
+    }
+
+
+def test_raw_volume_is_preallocated_unless_sparse_is_asked() -> None:
+    assert ET.fromstring(ops.volume_xml("seed.iso", 4096, "raw")).find("allocation") is None
+    assert ET.fromstring(ops.volume_xml("i.img", 4096, "raw", allocation=0)).findtext("allocation") == "0"
+
+
+def test_reader_honours_units() -> None:
+    xml = "<volume><name>v</name><capacity unit='GiB'>2</capacity><target><format type='raw'/></target></volume>"
+    assert read_volume(xml)["capacity"] == 2 * 1024**3
+
+
+# ---------------------------------------------------------------------------------------------- transfer
+
+
+class Broken(io.BytesIO):
+    def read(self, size: int | None = -1) -> bytes:
+        if self.tell() > 0:
+            raise ConnectionResetError("peer closed")
+        return super().read(size)
+
+
+def test_copy_hashed_streams_and_hashes() -> None:
+    data = secrets.token_bytes(3 * ops.CHUNK + 17)
+    target = io.BytesIO()
+    size, digest = transfer.copy_hashed(io.BytesIO(data), target, "sha512", len(data), "x")
+    assert size == len(data) and digest == hashlib.sha512(data).hexdigest() and target.getvalue() == data
+
+
+@pytest.mark.parametrize(
+    ("source", "length", "message"),
+    [
+        (Broken(b"x" * (2 * 1024 * 1024)), None, "broke off after 1048576 bytes"),
+        (io.BytesIO(b"abc"), 10, "after 3 of 10"),
+    ],
+)
+def test_copy_hashed_reports_short_transfers(source: Any, length: int | None, message: str) -> None:
+    with pytest.raises(transfer.TransferFailed, match=message):
+        transfer.copy_hashed(source, io.BytesIO(), "sha256", length, "x")
+
+
+def test_verify_mismatch_names_checksum() -> None:
+    with pytest.raises(transfer.ChecksumMismatch, match=r"^checksum: x has sha256 00"):
+        transfer.verify(SHA, "00" * 32, "x")
+
+
+def test_direct_import_of_a_bad_file_leaves_nothing(tmp_path: Path) -> None:
+    image = tmp_path / "img.raw"
+    image.write_bytes(b"data" * 1000)
+    pool_dir = tmp_path / "pool"
+    pool_dir.mkdir()
+    want = {"url": None, "src": str(image), "checksum": SHA, "format": None}
+    with pytest.raises(transfer.ChecksumMismatch):
+        transfer.import_direct(want, None, str(pool_dir), "v.img")
+    assert list(pool_dir.iterdir()) == []
+
+
+def test_stale_partials_of_killed_runs_are_removed(tmp_path: Path) -> None:
+    stale, fresh, other = (tmp_path / name for name in (".v.img.kvmfleet-part-1", ".v.img.kvmfleet-part-2", "w.img"))
+    for path in (stale, fresh, other):
+        path.write_bytes(b"x")
+    old = time.time() - transfer.STALE_PARTIAL - 5
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    transfer.remove_stale_partials(str(tmp_path), "v.img")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".v.img.kvmfleet-part-2", "w.img"]
+
+
+def test_direct_import_refuses_a_format_mismatch(tmp_path: Path) -> None:
+    image = tmp_path / "img.raw"
+    image.write_bytes(b"raw data")
+    pool_dir = tmp_path / "pool"
+    pool_dir.mkdir()
+    want = {"url": None, "src": str(image), "checksum": "sha256:" + hashlib.sha256(b"raw data").hexdigest()}
+    with pytest.raises(Exception, match=r"format: .* is a raw image, not qcow2"):
+        transfer.import_direct({**want, "format": "qcow2"}, None, str(pool_dir), "v.img")
+    assert list(pool_dir.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------- planner
+
+
+def test_planner_create_grow_and_refusals_on_the_test_driver(conn: Any) -> None:
+    name = f"unit-{secrets.token_hex(3)}.img"
+    common = {"pool": "default-pool", "name": name, "format": "raw"}
+    created = converge(conn, URI, values(**common, capacity="2MiB"), check_mode=False)
+    try:
+        assert created["actions"] == [f"create volume {name} (2MiB raw)"] and created["capacity"] == 2 * 1024**2
+        assert converge(conn, URI, values(**common, capacity="2MiB"), check_mode=False)["changed"] is False
+        check = converge(conn, URI, values(**common, capacity="3MiB"), check_mode=True)
+        assert check["actions"] == [f"grow volume {name} from 2MiB to 3MiB"]
+        assert check["diff"]["before"] == {"capacity": "2MiB"} and check["diff"]["after"] == {"capacity": "3MiB"}
+        vol = ops.find_volume(ops.find_pool(conn, "default-pool"), name)
+        assert ops.volume_facts(vol)["capacity"] == 2 * 1024**2  # check mode changed nothing
+        with pytest.raises(ValidationError, match="capacity: shrinking"):
+            VolumePlanner(conn, URI, values(**common, capacity="1MiB")).make()
+    finally:
+        ops.find_volume(ops.find_pool(conn, "default-pool"), name).delete(0)
+
+
+def test_absent_in_a_missing_pool_is_no_change(conn: Any) -> None:
+    assert converge(conn, URI, values(pool="nope", name="v", state="absent"), check_mode=False)["changed"] is False
+
+
+def test_planner_names_a_missing_pool_and_source(conn: Any) -> None:
+    with pytest.raises(ValidationError, match=r"^pool: no storage pool nope"):
+        VolumePlanner(conn, URI, values(pool="nope", name="v", capacity=1)).make()
+    with pytest.raises(ValidationError, match=r"^clone_from: no volume missing in pool default-pool"):
+        VolumePlanner(conn, URI, values(pool="default-pool", name="v", clone_from="missing")).make()
