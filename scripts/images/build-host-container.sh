@@ -2,7 +2,7 @@
 # Builds the podman image of a bare Debian 12 machine with systemd as PID 1: the test host of the
 # `host` role's molecule scenario (molecule/host-container). debootstrap rootfs -> `podman import`.
 # No QEMU or libvirt inside: installing them is the role's job. Cached as the podman image
-# localhost/kvmfleet-host:<recipe hash> (and its rootfs tarball in $KVMFLEET_CACHE/images); rebuilt
+# localhost/kvmfleet-host:<recipe hash>, tagged latest (and its rootfs tarball in $KVMFLEET_CACHE/images); rebuilt
 # only when this recipe changes. Prints the image name.
 # Needs: root, debootstrap, podman.
 set -euo pipefail
@@ -13,7 +13,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 recipe=$(sha256sum "$here/build-host-container.sh" | cut -c1-12)
 image="localhost/kvmfleet-host:$recipe"
 tarball="$KVMFLEET_CACHE/images/host-container-$recipe.tar"
+latest=localhost/kvmfleet-host:latest  # what molecule/host-container runs
 if podman image exists "$image"; then
+    podman tag "$image" "$latest"
     echo "$image"
     exit 0
 fi
@@ -43,4 +45,5 @@ if [ ! -f "$tarball" ]; then
     mv "$tarball.tmp" "$tarball"
 fi
 podman import -q --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL=SIGRTMIN+3' "$tarball" "$image" >/dev/null
+podman tag "$image" "$latest"
 echo "$image"
