@@ -103,6 +103,8 @@ def _parse_value(text: str, pos: int, line_no: int) -> tuple[Any, int]:
             item, pos = _parse_value(text, pos, line_no)
             items.append(item)
             pos = _skip_blanks(text, pos, comments=True)
+            if pos >= len(text):
+                raise ConfSyntaxError(f"line {line_no}: unterminated list")
             if text[pos : pos + 1] == ",":
                 pos += 1
             elif text[pos : pos + 1] != "]":
