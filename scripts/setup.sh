@@ -49,7 +49,7 @@ fi
 
 # 5. this machine as a hypervisor, through the host role (prints only what it changed)
 say "this machine as a hypervisor: playbooks/hypervisors.yml (host role)"
-ANSIBLE_DISPLAY_OK_HOSTS=false ANSIBLE_DISPLAY_SKIPPED_HOSTS=false hypervisor
+ANSIBLE_DISPLAY_OK_HOSTS=false ANSIBLE_DISPLAY_SKIPPED_HOSTS=false hypervisor --diff
 
 # 6. the tiny test guest and the container test host
 image=$("$here/images/build-tiny.sh")

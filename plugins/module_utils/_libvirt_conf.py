@@ -173,7 +173,7 @@ def normalize(name: str, value: Any, kind: Optional[str]) -> Any:
     if value is None:
         return None
     if kind is None:  # no schema: any value of the file's syntax
-        kind = BOOL if isinstance(value, bool) else INT if isinstance(value, int) else STR_LIST if isinstance(value, list) else STR
+        kind = _kind_of(value)
     if kind == BOOL:
         if isinstance(value, bool):
             return int(value)
@@ -189,10 +189,17 @@ def normalize(name: str, value: Any, kind: Optional[str]) -> Any:
     elif kind == STR:
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             return _checked_string(str(value))
-    elif kind == STR_LIST:
-        if isinstance(value, list) and all(isinstance(item, str) for item in value):
-            return [_checked_string(item) for item in value]
+    elif kind == STR_LIST and isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [_checked_string(item) for item in value]
     raise ValueError(f"expects {TYPE_WORDS[kind]}, got {value!r}")
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, int):
+        return INT
+    return STR_LIST if isinstance(value, list) else STR
 
 
 def _checked_string(value: str) -> str:

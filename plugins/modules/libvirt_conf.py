@@ -15,7 +15,7 @@ description:
   - Every name and value type is checked before the file is touched, against the Augeas lens libvirt
     installs for the file (C(/usr/share/augeas/lenses/libvirtd.aug) for C(libvirtd.conf),
     C(libvirtd_qemu.aug) for C(qemu.conf), and so on); every problem is reported at once with its field
-    path, for example C(settings.max_clients: expects an integer, got 'many').
+    path, for example C(settings.max_clients - expects an integer).
   - A new setting is written under its commented-out example when the file has one, otherwise at the
     end of the file. A setting that appears more than once is reduced to one line.
   - The module only edits the file. The daemon that reads it picks the change up when it is restarted;

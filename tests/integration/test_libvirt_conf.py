@@ -121,9 +121,20 @@ def test_unreadable_schema_and_missing_file(play, scratch: Path) -> None:
     odd.write_text("a = 1\n")
     failed = play([{"name": "conf", "kvmfleet.kvm.libvirt_conf": {"path": str(odd), "settings": {"a": 2}}}])
     assert "cannot read the Augeas lens /usr/share/augeas/lenses/odd.aug" in failed.result("conf")["msg"]
-    ok = play([{"name": "conf", "kvmfleet.kvm.libvirt_conf": {"path": str(odd), "settings": {"a": 2}, "schema": "none"}}])
+    ok = play(
+        [{"name": "conf", "kvmfleet.kvm.libvirt_conf": {"path": str(odd), "settings": {"a": 2}, "schema": "none"}}]
+    )
     assert ok.result("conf")["changed"] is True and odd.read_text() == "a = 2\n"
     missing = play(
-        [{"name": "conf", "kvmfleet.kvm.libvirt_conf": {"path": str(scratch / "libvirtd.conf.nope"), "settings": {}, "schema": "none"}}]
+        [
+            {
+                "name": "conf",
+                "kvmfleet.kvm.libvirt_conf": {
+                    "path": str(scratch / "libvirtd.conf.nope"),
+                    "settings": {},
+                    "schema": "none",
+                },
+            }
+        ]
     )
     assert "cannot read" in missing.result("conf")["msg"]

@@ -100,7 +100,7 @@ def test_parse_entries_values_and_spans() -> None:
     ("text", "message"),
     [
         ('a = "open\n', "line 1: unterminated string"),
-        ("a = [ \"x\"\n", "line 1: unterminated list"),
+        ('a = [ "x"\n', "line 1: unterminated list"),
         ("\nb = yes\n", "line 2: expected a quoted string"),
         ('a = "x" y\n', "unexpected text after the value of a"),
         ("just words\n", "expected 'name = value' or a comment"),
@@ -167,7 +167,7 @@ def test_validate_reports_every_problem_with_its_path() -> None:
 
 def test_validate_without_schema_checks_names_only() -> None:
     assert validate({"anything": True}, None, "x.conf") == {"anything": 1}
-    with pytest.raises(ValidationError, match="settings.bad name: not a valid setting name"):
+    with pytest.raises(ValidationError, match=r"settings\.bad name: not a valid setting name"):
         validate({"bad name": 1}, None, "x.conf")
 
 
@@ -180,7 +180,9 @@ def test_format_value(value: object, text: str) -> None:
 
 
 def test_plan_changes_nothing_when_the_file_agrees() -> None:
-    plan = plan_settings(SAMPLE, {"tcp_port": "16509", "max_clients": 10, "cgroup_device_acl": ["/dev/null", "/dev/kvm"]})
+    plan = plan_settings(
+        SAMPLE, {"tcp_port": "16509", "max_clients": 10, "cgroup_device_acl": ["/dev/null", "/dev/kvm"]}
+    )
     assert plan.text == SAMPLE
     assert plan.actions == [] and plan.before == {} and plan.after == {}
 
@@ -213,7 +215,9 @@ def test_plan_replaces_inserts_under_the_example_appends_and_removes() -> None:
 
 
 def test_plan_inserts_after_a_multi_line_example() -> None:
-    plan = plan_settings(SAMPLE.replace("\ncgroup_device_acl = [\n", "\nold = [\n"), {"cgroup_device_acl": ["/dev/kvm"]})
+    plan = plan_settings(
+        SAMPLE.replace("\ncgroup_device_acl = [\n", "\nold = [\n"), {"cgroup_device_acl": ["/dev/kvm"]}
+    )
     lines = plan.text.splitlines()
     assert lines[lines.index("#]") + 1] == 'cgroup_device_acl = ["/dev/kvm"]'
 
