@@ -8,9 +8,16 @@ set -eu
 action=$1 sbin=$2 socket=$3
 shift 3
 
+# a live (not zombie) process: where PID 1 does not reap (a container whose PID 1 is not an init), an
+# exited daemon stays a zombie that kill -0 still finds
+alive() {
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
 running() {
     pid=$(cat "/run/$1.pid" 2>/dev/null) || return 1
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]
+    [ -n "$pid" ] && alive "$pid" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]
 }
 
 start() {
@@ -30,7 +37,7 @@ case $action in
             pid=$(cat "/run/$daemon.pid")
             kill -TERM "$pid"
             i=0
-            while kill -0 "$pid" 2>/dev/null; do
+            while alive "$pid"; do
                 i=$((i + 1))
                 [ "$i" -lt 300 ] || { echo "$daemon (pid $pid) did not stop within 30 s" >&2; exit 1; }
                 sleep 0.1
