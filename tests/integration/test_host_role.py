@@ -53,7 +53,9 @@ def test_without_kvm_and_without_emulation_it_says_what_is_missing(play) -> None
     assert msg.startswith("KVM is not usable on localhost: the CPU shows no hardware virtualisation (no vmx/svm flag)")
     assert "enable VT-x/AMD-V" in msg
     assert "neither kvm_intel nor kvm_amd is loaded" in msg
-    assert msg.endswith("Set host_allow_emulation: true to run guests under TCG emulation instead (slow; for nested CI)")
+    assert msg.endswith(
+        "Set host_allow_emulation: true to run guests under TCG emulation instead (slow; for nested CI)"
+    )
 
 
 @pytest.mark.parametrize(
