@@ -24,6 +24,8 @@ description:
   - Values of settings whose names end in C(_password) are hidden from the output.
 author:
   - kvmfleet maintainers (@kvmfleet)
+extends_documentation_fragment:
+  - kvmfleet.kvm.attributes.converge
 options:
   path:
     description: The configuration file, for example C(/etc/libvirt/qemu.conf). It must exist.
@@ -49,15 +51,6 @@ options:
     type: bool
     default: false
 attributes:
-  check_mode:
-    support: full
-    description: The same plan as a real run; only the write is skipped. V(changed), the actions and the diff are the same.
-  diff_mode:
-    support: full
-    description: The diff holds only the settings that change.
-  idempotent:
-    support: full
-    description: A second run with the same settings changes nothing.
   platform:
     support: full
     platforms: posix
