@@ -16,7 +16,7 @@ ROLE = [{"role": "kvmfleet.kvm.host"}]
 
 
 def failed_message(result: Any) -> str:
-    failures = [res for _, res in result.tasks if res.get("failed")]
+    failures = [task[1] for task in result.tasks if task[1].get("failed")]
     assert result.rc != 0 and failures, f"the role did not fail: rc={result.rc}"
     return failures[0]["msg"]
 
