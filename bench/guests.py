@@ -1,6 +1,8 @@
 """Benchmark: N tiny guests, three ways in the same run, on the real libvirtd.
 
-  ours     the kvmfleet.kvm.guests role: one module call for all N guests
+  ours     the kvmfleet.kvm.guests role: one module call for all N guests, run inside Ansible's
+           worker as it is whenever the hypervisor is the controller (local connection)
+  ours-mp  the same role forced to a module process (kvmfleet_in_process=false), as on a remote host
   c.l      community.libvirt (from the `ansible` package): `virt` define with an XML template, then
            `virt` state running, looped over the guests, as its users do
   raw      libvirt-python calls in this process: the floor
@@ -10,7 +12,10 @@ guests; define + start. Starting guests is measured with guests that do not load
 no kernel and no disk, so SeaBIOS finds nothing to boot and halts the vCPU - every way starts the
 same guests, and 2 cores are not shared by N booting kernels.
 
-Usage: bench/run.sh [--sizes 1,10,20,50]   (results in bench/results/)
+Every measure is repeated (--repeat, default 3) and the median is reported. Python may cache compiled
+bytecode, as on any controller (PYTHONDONTWRITEBYTECODE is dropped for the plays).
+
+Usage: bench/run.sh [--sizes 1,10,20,50] [--repeat 3]   (results in bench/results/)
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,10 +63,15 @@ def ours_options(memory_mib: int, network: str, state: str) -> dict[str, Any]:
     }
 
 
+WAYS = ("ours", "ours-mp", "c.l", "raw")
+MEASURES = ("define", "rerun", "update", "define_start")
+
+
 class Bench:
-    def __init__(self, conn: Any, network: str) -> None:
+    def __init__(self, conn: Any, network: str, repeat: int) -> None:
         self.conn = conn
         self.network = network
+        self.repeat = repeat
         self.prefix = f"kvb-{secrets.token_hex(2)}-"
 
     def names(self, n: int) -> list[str]:
@@ -75,6 +87,7 @@ class Bench:
             path = Path(tmp) / "play.yml"
             path.write_text(json.dumps([{"hosts": "localhost", "connection": "local", "gather_facts": False, **play}]))
             env = kvmtest.ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
             start = time.perf_counter()
             proc = subprocess.run(
                 [str(kvmtest.VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(path)],
@@ -85,13 +98,13 @@ class Bench:
             raise RuntimeError(f"playbook failed: {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
         return elapsed
 
-    def ours(self, n: int, memory_mib: int, state: str) -> float:
+    def ours(self, n: int, memory_mib: int, state: str, in_process: bool = True) -> float:
         guests = [{"name": name} for name in self.names(n)]
         role = {
             "role": "kvmfleet.kvm.guests",
             "vars": {"guests_list": guests, "guests_defaults": ours_options(memory_mib, self.network, state)},
         }
-        return self.play({"roles": [role]})
+        return self.play({"vars": {"kvmfleet_in_process": in_process}, "roles": [role]})
 
     def community(self, n: int, memory_mib: int, start: bool) -> float:
         tasks: list[dict[str, Any]] = [
@@ -133,13 +146,11 @@ class Bench:
 
     def raw_update(self, n: int, memory_mib: int) -> float:
         begin = time.perf_counter()
+        kib = memory_mib * 1024
         for name in self.names(n):
             xml = self.conn.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-            kib = memory_mib * 1024
-            xml = xml.replace(
-                "<currentMemory unit='KiB'>131072</currentMemory>", f"<currentMemory unit='KiB'>{kib}</currentMemory>"
-            )
-            xml = xml.replace("<memory unit='KiB'>131072</memory>", f"<memory unit='KiB'>{kib}</memory>")
+            for tag in ("memory", "currentMemory"):
+                xml = re.sub(rf"<{tag} unit='KiB'>\d+</{tag}>", f"<{tag} unit='KiB'>{kib}</{tag}>", xml)
             self.conn.defineXML(xml)
         return time.perf_counter() - begin
 
@@ -148,42 +159,57 @@ class Bench:
 
     # ------------------------------------------------------------------ one size
 
+    def ways(self, n: int) -> dict[str, dict[str, Callable[[int], float]]]:
+        """For each way: define (128 MiB), rerun, update (to the memory given), define + start."""
+        return {
+            "ours": {
+                "define": lambda mib: self.ours(n, mib, "present"),
+                "update": lambda mib: self.ours(n, mib, "present"),
+                "define_start": lambda mib: self.ours(n, mib, "running"),
+            },
+            "ours-mp": {
+                "define": lambda mib: self.ours(n, mib, "present", in_process=False),
+                "update": lambda mib: self.ours(n, mib, "present", in_process=False),
+                "define_start": lambda mib: self.ours(n, mib, "running", in_process=False),
+            },
+            "c.l": {
+                "define": lambda mib: self.community(n, mib, False),
+                "update": lambda mib: self.community(n, mib, False),
+                "define_start": lambda mib: self.community(n, mib, True),
+            },
+            "raw": {
+                "define": lambda mib: self.raw_define(n, mib, False),
+                "rerun": lambda _mib: self.raw_rerun(n),
+                "update": lambda mib: self.raw_update(n, mib),
+                "define_start": lambda mib: self.raw_define(n, mib, True),
+            },
+        }
+
     def measure(self, n: int, say: Callable[[str], None]) -> dict[str, dict[str, float]]:
-        out: dict[str, dict[str, float]] = {"define": {}, "rerun": {}, "update": {}, "define_start": {}}
-        for way, define, rerun, update in (
-            (
-                "ours",
-                lambda: self.ours(n, 128, "present"),
-                lambda: self.ours(n, 128, "present"),
-                lambda: self.ours(n, 160, "present"),
-            ),
-            (
-                "c.l",
-                lambda: self.community(n, 128, False),
-                lambda: self.community(n, 128, False),
-                lambda: self.community(n, 160, False),
-            ),
-            ("raw", lambda: self.raw_define(n, 128, False), lambda: self.raw_rerun(n), lambda: self.raw_update(n, 160)),
-        ):
-            self.clean()
-            out["define"][way] = define()
-            self.check_defined(n, 128)
-            out["rerun"][way] = rerun()
-            out["update"][way] = update()
-            self.check_defined(n, 160)
-            times = "  ".join(f"{measure} {out[measure][way]:7.2f} s" for measure in ("define", "rerun", "update"))
-            say(f"  N={n:<3} {way:<5} {times}")
-        for way, run in (
-            ("ours", lambda: self.ours(n, 128, "running")),
-            ("c.l", lambda: self.community(n, 128, True)),
-            ("raw", lambda: self.raw_define(n, 128, True)),
-        ):
-            self.clean()
-            out["define_start"][way] = run()
-            running = sum(1 for name in self.names(n) if self.conn.lookupByName(name).isActive())
-            if running != n:
-                raise RuntimeError(f"{way}: {running} of {n} guests run")
-            say(f"  N={n:<3} {way:<5} define+start {out['define_start'][way]:7.2f} s")
+        """Median seconds per measure and way; every way's end state is checked on the host."""
+        out: dict[str, dict[str, float]] = {measure: {} for measure in MEASURES}
+        for way, run in self.ways(n).items():
+            define, update, define_start = run["define"], run["update"], run["define_start"]
+            rerun = run.get("rerun", define)
+            times: dict[str, list[float]] = {measure: [] for measure in MEASURES}
+            for _attempt in range(self.repeat):
+                self.clean()
+                times["define"].append(define(128))
+                self.check_defined(n, 128)
+            for _attempt in range(self.repeat):
+                times["rerun"].append(rerun(128))
+            for attempt in range(self.repeat):
+                times["update"].append(update(160 + 16 * attempt))
+                self.check_defined(n, 160 + 16 * attempt)
+            for _attempt in range(self.repeat):
+                self.clean()
+                times["define_start"].append(define_start(128))
+                running = sum(1 for name in self.names(n) if self.conn.lookupByName(name).isActive())
+                if running != n:
+                    raise RuntimeError(f"{way}: {running} of {n} guests run")
+            for measure in MEASURES:
+                out[measure][way] = statistics.median(times[measure])
+            say(f"  N={n:<3} {way:<7} " + "  ".join(f"{m} {out[m][way]:7.2f} s" for m in MEASURES))
         self.clean()
         return out
 
@@ -195,17 +221,21 @@ class Bench:
 
 
 def table(results: dict[str, Any]) -> str:
+    empty = results["empty_play"]
     lines = [
-        f"empty play on localhost: {results['empty_play']:.2f} s",
+        f"empty play on localhost: {empty:.2f} s (median)",
         "",
-        "| N | measure | ours (s) | c.l (s) | raw (s) | c.l / ours | ours / raw | ours / empty play |",
-        "|---|---|---|---|---|---|---|---|",
+        "| N | measure | ours (s) | ours-mp (s) | c.l (s) | raw (s) | c.l / ours | c.l / ours-mp | ours / raw |"
+        " ours / empty play | ours-mp / empty play |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, measures in results["sizes"].items():
         for measure, ways in measures.items():
-            ours, cl, raw = ways["ours"], ways["c.l"], ways["raw"]
-            ratios = f"{cl / ours:.1f}x | {ours / raw:.1f}x | {ours / results['empty_play']:.2f}x"
-            lines.append(f"| {n} | {measure} | {ours:.2f} | {cl:.2f} | {raw:.3f} | {ratios} |")
+            ours, mp, cl, raw = (ways[way] for way in WAYS)
+            lines.append(
+                f"| {n} | {measure} | {ours:.2f} | {mp:.2f} | {cl:.2f} | {raw:.3f} | {cl / ours:.1f}x | {cl / mp:.1f}x"
+                f" | {ours / raw:.2f}x | {ours / empty:.2f}x | {mp / empty:.2f}x |"
+            )
     return "\n".join(lines)
 
 
@@ -221,7 +251,7 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     measures = ["define", "rerun", "update", "define_start"]
     fig, axes = plt.subplots(1, 4, figsize=(18, 4.5))
     for ax, measure in zip(axes, measures):
-        for way, style in (("ours", "o-"), ("c.l", "s--"), ("raw", "^:")):
+        for way, style in (("ours", "o-"), ("ours-mp", "d-."), ("c.l", "s--"), ("raw", "^:")):
             ax.plot(sizes, [results["sizes"][str(n)][measure][way] for n in sizes], style, label=way)
         ax.axhline(results["empty_play"], color="grey", linewidth=0.8, label="empty play")
         ax.set_title(measure.replace("_", " + "))
@@ -237,27 +267,32 @@ def plot(results: dict[str, Any], path: Path) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1,10,20,50")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
 
     conn = libvirt.open(kvmtest.SYSTEM_URI)
     net_name = f"kvb-net-{secrets.token_hex(2)}"
     conn.networkCreateXML(f"<network><name>{net_name}</name><bridge name='kvb{secrets.token_hex(3)}'/></network>")
-    bench = Bench(conn, net_name)
+    bench = Bench(conn, net_name, args.repeat)
     results: dict[str, Any] = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host": {"cpus": conn.getInfo()[2], "libvirt": conn.getLibVersion(), "python": platform.python_version()},
         "method": (
             "guests without kernel or disk (SeaBIOS halts), 128 MiB, 1 vCPU, one virtio NIC on an isolated "
-            "network; one run each"
+            f"network; median of {args.repeat} runs each; empty play: median of {2 * args.repeat + 1} runs, "
+            "taken before and after"
         ),
         "sizes": {},
     }
     try:
-        results["empty_play"] = min(bench.empty_play() for _attempt in range(3))
-        print(f"empty play: {results['empty_play']:.2f} s", flush=True)
+        empty = [bench.empty_play() for _attempt in range(args.repeat + 1)]
+        print(f"empty play: {statistics.median(empty):.2f} s", flush=True)
         for n in sizes:
             results["sizes"][str(n)] = bench.measure(n, lambda line: print(line, flush=True))
+        empty += [bench.empty_play() for _attempt in range(args.repeat)]
+        results["empty_play"] = statistics.median(empty)
+        results["empty_plays"] = empty
     finally:
         bench.clean()
         conn.networkLookupByName(net_name).destroy()

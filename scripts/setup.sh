@@ -2,10 +2,11 @@
 # Sets up a fresh Debian 12 machine to develop and test kvmfleet.kvm. Idempotent: a second run changes
 # nothing and takes ~10 s (most of it the host role's no-op run).
 #   - the controller side (scripts/controller.sh): virtual environment, the checkout as kvmfleet.kvm
-#   - test-only tools: podman for container test hosts, debootstrap, shellcheck, xmllint, ...
+#   - test-only tools: podman for container test hosts, debootstrap, shellcheck, xmllint, sshd, ...
 #   - this machine as a hypervisor through the collection's own host role (playbooks/hypervisors.yml
 #     with scripts/inventory/localhost.yml): QEMU, libvirt, daemons started, /dev/kvm usable
-#   - the tiny test guest image and the container test host image (scripts/images/)
+#   - the tiny test guest image, the full cloud test image (Debian 12 with cloud-init; ~2 min once) and
+#     the container test host images (scripts/images/)
 # Ubuntu 22.04/24.04: the same packages. Fedora/RHEL 9: see README.md ("Other distributions").
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,7 +18,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 # 2. test-only tools (the hypervisor's own packages come from the host role)
 apt_install busybox-static cpio debootstrap podman runc uidmap fuse-overlayfs \
-    iproute2 curl ca-certificates shellcheck libxml2-utils
+    iproute2 curl ca-certificates shellcheck libxml2-utils \
+    openssh-client openssh-server e2fsprogs \
+    ifupdown bridge-utils iputils-ping  # bridges role tests (ifupdown inside network namespaces)
 
 # 3. podman: runc and raised ulimits (crun fails on setrlimit here)
 containers_conf='[containers]
@@ -54,4 +57,10 @@ ANSIBLE_DISPLAY_OK_HOSTS=false ANSIBLE_DISPLAY_SKIPPED_HOSTS=false hypervisor --
 # 6. the tiny test guest and the container test host
 image=$("$here/images/build-tiny.sh")
 container=$("$here/images/build-host-container.sh")
-say "ready: venv $KVMFLEET_VENV, collection $KVMFLEET_COLLECTIONS, tiny image $image, container image $container"
+
+# 7. the full cloud test image (debootstrap needs root)
+cloud=$($SUDO env KVMFLEET_CACHE="$KVMFLEET_CACHE" "$here/images/build-cloud.sh")
+
+# 8. the bridges role's podman systemd host (molecule/bridges, tests/integration/test_bridges_container.py)
+"$here/images/build-bridges-host.sh" >/dev/null
+say "ready: venv $KVMFLEET_VENV, collection $KVMFLEET_COLLECTIONS, tiny image $image, cloud image $cloud, container image $container"

@@ -12,11 +12,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("KVMFLEET_CACHE", ROOT / ".cache"))
@@ -25,6 +27,12 @@ VENV_BIN = Path(sys.executable).parent
 TINY_IMAGE = CACHE / "images" / "tiny"
 SYSTEM_URI = "qemu:///system"
 TEST_PREFIX = "kvt-"
+
+# The collection's modules run inside Ansible's worker when the host is the controller (as in these
+# tests); tests marked with this run once that way and once as a module process.
+BOTH_WAYS = pytest.mark.parametrize(
+    "play_vars", [{}, {"kvmfleet_in_process": False}], ids=["in-process", "module-process"]
+)
 
 
 def random_prefix() -> str:
@@ -40,6 +48,16 @@ def virsh(*args: str, uri: str = SYSTEM_URI, check: bool = True) -> str:
     return proc.stdout
 
 
+def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.5) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds have passed; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
 def run_cmd(cmd: list[str]) -> str:
     """Run a command, fail with its output if it fails, return its standard output."""
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -51,6 +69,16 @@ def run_cmd(cmd: list[str]) -> str:
 def domain_names(uri: str = SYSTEM_URI) -> list[str]:
     """All defined or running domains, as ``virsh list --all --name`` shows them."""
     return sorted(line for line in virsh("list", "--all", "--name", uri=uri).splitlines() if line.strip())
+
+
+def dhcp_leases(network: str, uri: str = SYSTEM_URI) -> dict[str, str]:
+    """MAC -> IPv4 address that libvirt's DHCP server leased on ``network``, as virsh shows it."""
+    found = {}
+    for line in virsh("net-dhcp-leases", network, uri=uri).splitlines():
+        words = line.split()  # expiry date, expiry time, MAC, protocol, address/prefix, host name, client id
+        if len(words) >= 5 and words[3] == "ipv4":
+            found[words[2]] = words[4].split("/")[0]
+    return found
 
 
 def ansible_env(**extra: str) -> dict[str, str]:
@@ -216,19 +244,25 @@ def remove_prefixed(conn: Any, prefix: str) -> list[str]:
             if dom.isPersistent():
                 dom.undefineFlags(undefine_flags)
             removed.append(f"domain {dom.name()}")
+    gone = {libvirt.VIR_ERR_NO_STORAGE_POOL, libvirt.VIR_ERR_NO_STORAGE_VOL}
     for pool in conn.listAllStoragePools():
-        if pool.isActive():
-            pool.refresh()
-            for vol in pool.listAllVolumes():
-                if vol.name().startswith(prefix):
-                    vol.delete()
-                    removed.append(f"volume {vol.name()}")
+        try:  # pools of other tests may vanish meanwhile
+            if pool.isActive():
+                pool.refresh()
+                for vol in pool.listAllVolumes():
+                    if vol.name().startswith(prefix):
+                        vol.delete()
+                        removed.append(f"volume {vol.name()}")
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() not in gone or pool.name().startswith(prefix):
+                raise
     for kind, objects in (("pool", conn.listAllStoragePools()), ("network", conn.listAllNetworks())):
         for obj in objects:
             if obj.name().startswith(prefix):
+                persistent = obj.isPersistent()  # a transient object is gone once destroyed
                 if obj.isActive():
                     obj.destroy()
-                if obj.isPersistent():
+                if persistent:
                     obj.undefine()
                 removed.append(f"{kind} {obj.name()}")
     return removed

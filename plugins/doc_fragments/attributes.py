@@ -13,6 +13,11 @@ attributes:
     support: full
     platforms: posix
     description: Runs where the libvirt Python binding is installed, usually the hypervisor itself.
+  action_group:
+    support: full
+    membership:
+      - kvmfleet.kvm.kvm
+    description: Set O(uri) once for every module of the collection with C(module_defaults) and C(group/kvmfleet.kvm.kvm).
 """
 
     # modules that change libvirt objects
@@ -43,4 +48,20 @@ attributes:
   idempotent:
     support: full
     description: Reads only.
+"""
+
+    # modules with the in-process action plugin (plugins/plugin_utils/_inprocess.py)
+    ACTION = r"""
+attributes:
+  action:
+    support: full
+    description:
+      - When the managed host is the controller itself (a local connection without become, async or
+        C(environment), and the controller's own Python as the interpreter), an action plugin runs the
+        module's code inside Ansible's worker process instead of starting a module process. Input
+        checks, behaviour and result are the same; a task costs a fraction of the time.
+      - Set the variable C(kvmfleet_in_process=false) to always run a module process.
+  async:
+    support: full
+    description: With C(async) the module always runs as a module process.
 """

@@ -8,6 +8,8 @@ from typing import Any
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._host import judge_kvm, local_kvm_facts, parse_capabilities
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import is_local_uri
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import OptionTable
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import Entry, connection_options
 
 
 def version_string(number: int) -> str:
@@ -39,6 +41,9 @@ def describe_host(conn: Any, check_locally: bool) -> dict[str, Any]:
     }
 
 
-def host_info(conn: Any, module: Any) -> dict[str, Any]:
-    """Module entry for ``kvmfleet.kvm.host_info``."""
-    return {"changed": False, "host": describe_host(conn, is_local_uri(module.params["uri"]))}
+def _host_info(conn: Any, invocation: Any) -> dict[str, Any]:
+    return {"changed": False, "host": describe_host(conn, is_local_uri(invocation.params["uri"]))}
+
+
+HOST_INFO_ENTRY = Entry(OptionTable(connection_options()), _host_info, readonly=True)
+"""Module entry for ``kvmfleet.kvm.host_info``."""

@@ -1,13 +1,22 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Engine layer: the shared connection options and the one place typed errors become ``fail_json``."""
+"""Engine layer: the shared connection options, input checking, and the one place typed errors become failures.
+
+A module's behaviour is an ``Entry``: its option table and its work. ``run_entry`` runs it as a module
+process (``AnsibleModule``); ``run_direct`` runs the same entry inside the calling Python process (the
+collection's action plugins use it when the managed host is the controller itself). Both check the
+input the same way, report the same failures and hide the same secrets.
+"""
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import (
@@ -33,6 +42,20 @@ def connection_argument_spec(**extra: dict[str, Any]) -> dict[str, dict[str, Any
     return spec
 
 
+Prepare = Callable[["dict[str, Any]"], "dict[str, Any]"]
+
+
+def read_input(
+    table: OptionTable, prepare: Optional[Prepare], params: dict[str, Any]
+) -> tuple[dict[str, Any], list[tuple[str, str]], set[str]]:
+    """Check raw task arguments with the option table: (values, problems, secrets to hide)."""
+    secrets = table.secrets(params)
+    raw = prepare(dict(params)) if prepare else params
+    secrets |= table.secrets(raw)
+    values, problems = table.validate(raw)
+    return values, problems, secrets
+
+
 class TableModule(AnsibleModule):
     """An AnsibleModule whose input is first validated by an option table.
 
@@ -41,12 +64,7 @@ class TableModule(AnsibleModule):
     (also inside lists of dicts that Ansible cannot see into) are hidden from output and logs.
     """
 
-    def __init__(
-        self,
-        table: OptionTable,
-        prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, table: OptionTable, prepare: Optional[Prepare] = None, **kwargs: Any) -> None:
         self.table = table
         self._prepare = prepare
         self.problems: list[tuple[str, str]] = []
@@ -57,10 +75,8 @@ class TableModule(AnsibleModule):
 
     def _load_params(self) -> None:
         super()._load_params()
-        self.no_log_values.update(self.table.secrets(self.params))
-        raw = self._prepare(dict(self.params)) if self._prepare else self.params
-        self.no_log_values.update(self.table.secrets(raw))
-        self.values, self.problems = self.table.validate(raw)
+        self.values, self.problems, secrets = read_input(self.table, self._prepare, self.params)
+        self.no_log_values.update(secrets)
 
     def fail_json(self, msg: str, **kwargs: Any) -> None:  # type: ignore[override]
         if self.problems:  # the table's report, which covers Ansible's own argument errors
@@ -70,28 +86,88 @@ class TableModule(AnsibleModule):
         super().fail_json(msg=msg, **kwargs)
 
 
-Work = Callable[[Any, AnsibleModule], "dict[str, Any]"]
+Work = Callable[[Any, Any], "dict[str, Any]"]
+"""``work(conn, invocation)``: the invocation has ``params``, ``values``, ``check_mode`` and ``warn()``."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a module does, however it is run: its option table, how raw input is prepared, its work."""
+
+    table: OptionTable
+    work: Work
+    prepare: Optional[Prepare] = None
+    readonly: bool = False
+
+
+def perform(work: Work, invocation: Any, readonly: bool) -> dict[str, Any]:
+    """Connect to ``invocation.params['uri']`` and run ``work``; typed and libvirt errors become a failed result."""
+    try:
+        conn = connect(invocation.params["uri"], readonly=readonly)
+        try:
+            return work(conn, invocation)
+        finally:
+            conn.close()
+    except KvmFleetError as exc:
+        return {"failed": True, "msg": exc.msg, **exc.details}
+    except libvirt.libvirtError as exc:
+        return {
+            "failed": True,
+            "msg": f"libvirt error: {exc.get_error_message()}",
+            "libvirt_error_code": exc.get_error_code(),
+        }
 
 
 def run_module(module: AnsibleModule, work: Work, readonly: bool = False) -> None:
-    """Connect to ``module.params['uri']``, run ``work(conn, module)`` and exit with its result.
-
-    Every KvmFleetError and libvirt error ends here as ``fail_json`` with a message; nothing else
-    in the collection calls ``fail_json``.
-    """
+    """Run ``work`` for a module process and exit with its result (or its failure)."""
     if LIBVIRT_IMPORT_ERROR is not None:
         module.fail_json(
             msg=missing_required_lib(LIBVIRT_LIBRARY, reason=LIBVIRT_INSTALL_HINT),
             exception=LIBVIRT_IMPORT_ERROR,
         )
-    try:
-        conn = connect(module.params["uri"], readonly=readonly)
-        try:
-            result = work(conn, module)
-        finally:
-            conn.close()
-    except KvmFleetError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    except libvirt.libvirtError as exc:
-        module.fail_json(msg=f"libvirt error: {exc.get_error_message()}", libvirt_error_code=exc.get_error_code())
+    result = perform(work, module, readonly)
+    if result.pop("failed", False):
+        module.fail_json(**result)
     module.exit_json(**result)
+
+
+def run_entry(entry: Entry) -> None:
+    """A module's ``main()``: read the task arguments with the entry's table, run, exit."""
+    module = TableModule(entry.table, prepare=entry.prepare, supports_check_mode=True)
+    run_module(module, entry.work, entry.readonly)
+
+
+@dataclass
+class DirectInvocation:
+    """What ``work`` sees when it runs in the calling process instead of a module process."""
+
+    params: dict[str, Any]
+    values: dict[str, Any]
+    check_mode: bool
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, warning: str) -> None:
+        self.warnings.append(warning)
+
+
+def run_direct(entry: Entry, args: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """Run ``entry`` in this process with the task arguments ``args``; return the task result.
+
+    The same checks, result and hiding of secrets as ``run_entry`` in a module process. The libvirt
+    binding must be importable (callers fall back to a module process when it is not).
+    """
+    values, problems, secrets = read_input(entry.table, entry.prepare, args)
+    checked = ArgumentSpecValidator(entry.table.argument_spec()).validate(args)
+    secrets |= checked._no_log_values  # the validator records them here
+    if problems:
+        error = ValidationError(problems)
+        result: dict[str, Any] = {"failed": True, "msg": error.msg, **error.details}
+    elif checked.error_messages:
+        result = {"failed": True, "msg": checked.errors.msg}
+    else:
+        invocation = DirectInvocation(checked.validated_parameters, values, check_mode)
+        result = perform(entry.work, invocation, entry.readonly)
+        if invocation.warnings:
+            result["warnings"] = invocation.warnings
+        result["invocation"] = {"module_args": invocation.params}
+    return remove_values(result, secrets)

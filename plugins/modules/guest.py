@@ -28,6 +28,7 @@ author:
 extends_documentation_fragment:
   - kvmfleet.kvm.connection
   - kvmfleet.kvm.attributes
+  - kvmfleet.kvm.attributes.action
   - kvmfleet.kvm.attributes.converge
 options:
   name:
@@ -390,6 +391,39 @@ options:
     description: Return the guest's persistent XML definition as RV(xml).
     type: bool
     default: false
+  wait:
+    description:
+      - Wait until the guest has an IP address (and, with O(wait.ssh=true), until an SSH server answers
+        on it), then return its addresses as RV(addresses) and RV(address). V({}) waits with the defaults.
+      - Applies when the guest runs after the task (O(state=running), or a running guest with
+        O(state=present)); not in check mode. Waiting never counts as a change.
+      - "On time-out the task fails; the message lists every source tried and what each said, such as
+        C(web1: no address within 300 s (tried lease: no address; agent: Guest agent is not responding; arp: no address))."
+      - M(kvmfleet.kvm.guests) waits for all its guests at the same time.
+    type: dict
+    suboptions:
+      sources:
+        description:
+          - Where to look, in order of preference; any address from any of them will do.
+          - V(lease) - the DHCP lease of a libvirt network. V(agent) - the QEMU guest agent in the
+            guest (needs O(guest_agent) and the agent installed in the guest). V(arp) - the host's ARP
+            table (guests on host bridges that have sent traffic).
+        type: list
+        elements: str
+        choices: [lease, agent, arp]
+        default: [lease, agent, arp]
+      ssh:
+        description: Also wait until an SSH server answers (sends its banner) on O(wait.port) of one of the addresses.
+        type: bool
+        default: false
+      port:
+        description: The SSH port.
+        type: int
+        default: 22
+      timeout:
+        description: Seconds to wait at most.
+        type: int
+        default: 300
 seealso:
   - module: kvmfleet.kvm.guests
   - module: kvmfleet.kvm.host_info
@@ -416,6 +450,15 @@ EXAMPLES = r"""
             sudo: ALL=(ALL) NOPASSWD:ALL
     tags: [web, production]
     state: running
+    wait:
+      ssh: true  # until sshd answers on the address from the DHCP lease or the guest agent
+  register: web1
+
+- name: Reach it in the next play
+  ansible.builtin.add_host:
+    name: web1
+    ansible_host: "{{ web1.address }}"
+    groups: [web]
 
 - name: More memory - applied live, no restart
   kvmfleet.kvm.guest:
@@ -470,6 +513,25 @@ diff:
   returned: always
   type: dict
   sample: {"before": {"memory": "2GiB"}, "after": {"memory": "3GiB"}}
+addresses:
+  description:
+    - The guest's usable IP addresses (no loopback or link-local), each once, from the sources in
+      O(wait.sources) order.
+  returned: when O(wait) is set and the guest runs (not in check mode)
+  type: list
+  elements: dict
+  sample: [{"address": "192.168.122.10", "prefix": 24, "family": "ipv4", "mac": "52:54:00:12:34:56",
+            "interface": "vnet3", "source": "lease"}]
+address:
+  description: The address to reach the guest at - the first IPv4 address of RV(addresses), else the first IPv6 address.
+  returned: when O(wait) is set and the guest runs (not in check mode)
+  type: str
+  sample: 192.168.122.10
+waited:
+  description: Seconds spent waiting.
+  returned: when O(wait) is set and the guest runs (not in check mode)
+  type: float
+  sample: 7.5
 xml:
   description: The persistent XML definition (in check mode - the definition that would be written).
   returned: when O(return_xml=true) and the guest exists

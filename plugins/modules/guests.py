@@ -16,12 +16,14 @@ description:
     nothing on the host changes and every problem is reported with its field path, such as
     C(guests[3].disks[1].size).
   - Guests are then converged concurrently (a few at a time), so starting many guests costs little
-    more than starting the slowest.
+    more than starting the slowest. Guests with O(kvmfleet.kvm.guest#module:wait) are waited for at the
+    same time too.
 author:
   - kvmfleet maintainers (@kvmfleet)
 extends_documentation_fragment:
   - kvmfleet.kvm.connection
   - kvmfleet.kvm.attributes
+  - kvmfleet.kvm.attributes.action
   - kvmfleet.kvm.attributes.converge
 options:
   guests:
@@ -96,6 +98,13 @@ guests:
     diff:
       description: Its options that differ, before and after.
       type: dict
+    addresses:
+      description: Its IP addresses, when it has O(kvmfleet.kvm.guest#module:wait) and runs (see M(kvmfleet.kvm.guest)).
+      type: list
+      elements: dict
+    address:
+      description: The address to reach it at, when it has O(kvmfleet.kvm.guest#module:wait) and runs.
+      type: str
   sample: [{"name": "web1", "changed": true, "state": "running", "actions": ["define guest web1", "start the guest"],
             "reboot_required": false, "reboot_required_fields": [], "diff": {"before": {"state": "absent"}, "after": {"state": "running"}}}]
 reboot_required:

@@ -21,6 +21,7 @@ author:
 extends_documentation_fragment:
   - kvmfleet.kvm.connection
   - kvmfleet.kvm.attributes
+  - kvmfleet.kvm.attributes.action
   - kvmfleet.kvm.attributes.info
 """
 
@@ -112,15 +113,12 @@ host:
       choices: [kvm, qemu]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._host_info import host_info
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_argument_spec, run_module
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._host_info import HOST_INFO_ENTRY
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import run_entry
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=connection_argument_spec(), supports_check_mode=True)
-    run_module(module, host_info, readonly=True)
+    run_entry(HOST_INFO_ENTRY)
 
 
 if __name__ == "__main__":

@@ -100,9 +100,20 @@ def test_network(conn: Any) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def play() -> Callable[..., kvmtest.PlayResult]:
+def play_vars() -> dict[str, Any]:
+    """Variables of every play a test runs; tests parametrize it (see ``BOTH_WAYS`` in kvmtest)."""
+    return {}
+
+
+@pytest.fixture
+def play(play_vars: dict[str, Any]) -> Callable[..., kvmtest.PlayResult]:
     """Run a play of tasks against localhost: ``play(tasks, check=..., diff=...)``."""
-    return kvmtest.run_playbook
+
+    def run(tasks: list[dict[str, Any]], **kwargs: Any) -> kvmtest.PlayResult:
+        kwargs["play_vars"] = {**play_vars, **(kwargs.get("play_vars") or {})}
+        return kvmtest.run_playbook(tasks, **kwargs)
+
+    return run
 
 
 @pytest.fixture(scope="session")

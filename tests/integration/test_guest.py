@@ -32,6 +32,7 @@ def qemu_pid(name: str) -> int:
     return int(Path(f"/run/libvirt/qemu/{name}.pid").read_text())
 
 
+@kvmtest.BOTH_WAYS
 def test_create_running_guest_then_rerun_unchanged(
     triad, prefix: str, tiny_image: Path, test_network: dict[str, str], tmp_path: Path
 ) -> None:
@@ -84,6 +85,7 @@ def test_raise_memory_while_running_is_applied_live(triad, prefix: str, tiny_ima
     assert "actual" in balloon
 
 
+@kvmtest.BOTH_WAYS
 def test_machine_change_needs_a_reboot_and_restarts_only_when_allowed(
     triad, prefix: str, tiny_image: Path, tmp_path: Path
 ) -> None:
@@ -96,6 +98,7 @@ def test_machine_change_needs_a_reboot_and_restarts_only_when_allowed(
     _check, apply, recheck, _reapply = triad({"kvmfleet.kvm.guest": {**base, "machine": "pc"}})
 
     assert apply["reboot_required"] is True and apply["reboot_required_fields"] == ["machine"]
+    assert "restart: if_needed allows it" in json_dump(apply["warnings"])
     assert recheck["reboot_required"] is True, "the running guest still lags its definition"
     assert qemu_pid(name) == pid, "restart: never leaves the guest running"
     assert domxml(name, inactive=True).find("os/type").get("machine").startswith("pc-i440fx-")
@@ -336,6 +339,7 @@ BAD_INPUTS: list[tuple[dict[str, Any], str]] = [
 ]
 
 
+@kvmtest.BOTH_WAYS
 def test_bad_inputs_fail_with_their_field_path_and_change_nothing(
     play, conn: Any, prefix: str, test_pool: dict[str, str]
 ) -> None:
@@ -366,6 +370,7 @@ def json_dump(data: Any) -> str:
     return json.dumps(data)
 
 
+@kvmtest.BOTH_WAYS
 @pytest.mark.parametrize("secret_place", ["user_data", "password"])
 def test_secrets_never_appear_in_output(play, prefix: str, test_pool: dict[str, str], secret_place: str) -> None:
     secret = f"kvmfleet-secret-{secret_place}"
@@ -481,6 +486,7 @@ def test_guests_batch_touches_nothing_when_one_guest_is_invalid(play, prefix: st
     assert kvmtest.domain_names() == before, "nothing was defined"
 
 
+@kvmtest.BOTH_WAYS
 def test_guests_batch_triad(triad, prefix: str, tiny_image: Path, tmp_path: Path) -> None:
     defaults = tiny("unused", tiny_image, tmp_path / "serial.log")
     defaults.pop("name")

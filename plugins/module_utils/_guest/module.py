@@ -1,6 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The guest module's main(): the option table in, converge, one guest's result out."""
+"""The guest and guests modules' entries: the option table in, converge, the guests' results out."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import
     merge_defaults,
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.runner import converge
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import TableModule, run_module
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import Entry, run_entry
 
 
 def _warn_reboots(module: Any, results: list[dict[str, Any]]) -> None:
@@ -32,9 +32,11 @@ def _guest(conn: Any, module: Any) -> dict[str, Any]:
     return result
 
 
+GUEST_ENTRY = Entry(GUEST_MODULE, _guest)
+
+
 def run_guest_module() -> None:
-    module = TableModule(GUEST_MODULE, supports_check_mode=True)
-    run_module(module, _guest)
+    run_entry(GUEST_ENTRY)
 
 
 def _guests(conn: Any, module: Any) -> dict[str, Any]:
@@ -49,6 +51,8 @@ def _guests(conn: Any, module: Any) -> dict[str, Any]:
     }
 
 
+GUESTS_ENTRY = Entry(GUESTS_MODULE, _guests, prepare=merge_defaults)
+
+
 def run_guests_module() -> None:
-    module = TableModule(GUESTS_MODULE, prepare=merge_defaults, supports_check_mode=True)
-    run_module(module, _guests)
+    run_entry(GUESTS_ENTRY)

@@ -14,6 +14,7 @@ import re
 import uuid as uuidlib
 from typing import Any, Callable
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._address import SOURCES as ADDRESS_SOURCES
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     CONTROL,
     IMPOSSIBLE,
@@ -289,6 +290,15 @@ WATCHDOG = OptionTable(
     ]
 )
 
+WAIT = OptionTable(
+    [
+        Option("sources", type="list", elements="str", choices=ADDRESS_SOURCES, default=list(ADDRESS_SOURCES)),
+        Option("ssh", type="bool", default=False),
+        Option("port", type="int", default=22, minimum=1, maximum=65535),
+        Option("timeout", type="int", default=300, minimum=1),
+    ]
+)
+
 EVENT_ACTIONS = ("destroy", "restart", "preserve", "rename-restart")
 CRASH_ACTIONS = (*EVENT_ACTIONS, "coredump-destroy", "coredump-restart")
 
@@ -449,6 +459,7 @@ def guest_options() -> list[Option]:
         Option("remove_volumes", type="bool", default=False, update=CONTROL),
         Option("shutdown_timeout", type="int", default=120, minimum=0, update=CONTROL),
         Option("return_xml", type="bool", default=False, update=CONTROL),
+        Option("wait", type="dict", options=WAIT, update=CONTROL),
     ]
 
 

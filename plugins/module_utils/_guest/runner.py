@@ -7,6 +7,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._address import wait_all
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import GuestPlan, GuestPlanner, HostContext
@@ -94,6 +95,16 @@ def converge(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]], chec
             else:
                 xml = conn.lookupByName(plan.name).XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE)
         results.append(plan.result(final_state(conn, plan, check_mode), xml))
+    if not check_mode:  # every guest with ``wait`` that runs now, all at the same time
+        waits = {
+            result["name"]: values["wait"]
+            for (_path, values), result in zip(guests, results)
+            if values.get("wait") is not None and result["state"] == power.RUNNING and result["name"] not in failures
+        }
+        found, timeouts = wait_all(conn, waits)
+        for result in results:
+            result.update(found.get(result["name"], {}))
+        failures.update(timeouts)
     if failures:
         raise KvmFleetError(
             "; ".join(error.msg for error in failures.values()), guests=results, failed_guests=sorted(failures)

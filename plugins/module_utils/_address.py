@@ -1,0 +1,221 @@
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ground layer: a guest's IP addresses from libvirt, and waiting until a guest has one.
+
+Three sources, as libvirt names them: ``lease`` (the DHCP leases of libvirt's own networks),
+``agent`` (the QEMU guest agent inside the guest: every interface, also static addresses and host
+bridges) and ``arp`` (the host's ARP table, for guests on host bridges). Every address comes back in
+one shape: ``{address, prefix, family, mac, interface, source}``. Loopback and link-local addresses
+are left out: they never reach a guest from outside.
+
+Shared by the guest modules (``wait``), ``guest_info`` and the inventory plugin.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Optional
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+
+SOURCES = ("lease", "agent", "arp")
+_SOURCE_FLAGS = {
+    "lease": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE",
+    "agent": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT",
+    "arp": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP",
+}
+POLL_SECONDS = 1.0
+MAX_WAITERS = 16
+
+
+def usable(address: str) -> bool:
+    """False for addresses that never reach a guest from outside (loopback, link-local, unspecified)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    return not (ip.is_loopback or ip.is_link_local or ip.is_unspecified)
+
+
+def record(source: str, interface: Optional[str], mac: Optional[str], addr: dict[str, Any]) -> dict[str, Any]:
+    """One address in the shape every source returns; ``addr`` as libvirt gives it (addr/ipaddr, prefix, type)."""
+    prefix = addr.get("prefix")
+    return {
+        "address": addr.get("addr") or addr.get("ipaddr"),
+        "prefix": int(prefix) if prefix not in (None, "") else None,
+        "family": "ipv6" if addr.get("type", 0) == 1 else "ipv4",
+        "mac": (mac or "").lower() or None,
+        "interface": interface,
+        "source": source,
+    }
+
+
+def from_interfaces(interfaces: dict[str, Any], source: str) -> list[dict[str, Any]]:
+    """The records of a ``virDomainInterfaceAddresses`` answer, without unusable addresses."""
+    found = []
+    for name, info in sorted((interfaces or {}).items()):
+        for addr in info.get("addrs") or []:
+            if usable(addr.get("addr", "")):
+                found.append(record(source, name, info.get("hwaddr"), addr))
+    return found
+
+
+def query(dom: Any, source: str) -> list[dict[str, Any]]:
+    """A running domain's addresses from one source (raises libvirtError when the source cannot answer)."""
+    lv = require_libvirt()
+    return from_interfaces(dom.interfaceAddresses(getattr(lv, _SOURCE_FLAGS[source])), source)
+
+
+def lease_table(conn: Any) -> Optional[dict[str, list[dict[str, Any]]]]:
+    """Every active libvirt network's DHCP leases by MAC, one call per network (None: not supported).
+
+    Cheaper than asking per guest: a fleet's guests share a few networks.
+    """
+    lv = require_libvirt()
+    table: dict[str, list[dict[str, Any]]] = {}
+    for net in conn.listAllNetworks(lv.VIR_CONNECT_LIST_NETWORKS_ACTIVE):
+        try:
+            leases = net.DHCPLeases()
+        except lv.libvirtError as exc:
+            if exc.get_error_code() == lv.VIR_ERR_NO_SUPPORT:
+                return None
+            continue  # a network that vanished meanwhile
+        for lease in leases:
+            mac = (lease.get("mac") or "").lower()
+            if mac and usable(lease.get("ipaddr", "")):
+                table.setdefault(mac, []).append(record("lease", lease.get("iface"), mac, lease))
+    return table
+
+
+def best(addresses: list[dict[str, Any]]) -> Optional[str]:
+    """The address to reach a guest at: the first IPv4 address (sources in the order given), else IPv6."""
+    for family in ("ipv4", "ipv6"):
+        for item in addresses:
+            if item["family"] == family:
+                return item["address"]
+    return None
+
+
+def merge(*groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records of several sources in order, each address once (the first source that saw it wins)."""
+    seen: set[str] = set()
+    merged = []
+    for group in groups:
+        for item in group:
+            if item["address"] not in seen:
+                seen.add(item["address"])
+                merged.append(item)
+    return merged
+
+
+def ssh_answers(address: str, port: int, timeout: float = 2.0) -> tuple[bool, str]:
+    """Whether an SSH server answers at ``address:port`` (its banner, not just an open port), and what happened."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            try:
+                banner = sock.recv(256).decode("ascii", "replace").strip()
+            except OSError as exc:
+                return False, f"{address}:{port} accepts connections but sent no SSH banner ({exc})"
+    except OSError as exc:
+        return False, f"{address}:{port} {exc.strerror or exc}"
+    if not banner.startswith("SSH-"):
+        return False, f"{address}:{port} answers, but not as SSH ({banner[:40]!r})"
+    return True, f"{address}:{port} answers ({banner.splitlines()[0]})"
+
+
+# ---------------------------------------------------------------------------------------------- waiting
+
+
+def _error_text(exc: Exception) -> str:
+    getter = getattr(exc, "get_error_message", None)
+    return (getter() if getter else str(exc)) or str(exc)
+
+
+class Waiter:
+    """Polls one running guest until it has an address (and, if asked, its SSH port answers)."""
+
+    def __init__(self, dom: Any, spec: dict[str, Any], clock: Callable[[], float] = time.monotonic) -> None:
+        self.dom = dom
+        self.name = dom.name()
+        self.sources = list(spec.get("sources") or SOURCES)
+        self.ssh = bool(spec.get("ssh"))
+        self.port = int(spec.get("port") or 22)
+        self.timeout = float(spec.get("timeout") if spec.get("timeout") is not None else 300)
+        self.clock = clock
+        self.said: dict[str, str] = {source: "not asked yet" for source in self.sources}
+        if self.ssh:
+            self.said["ssh"] = "no address to try yet"
+        self.addresses: list[dict[str, Any]] = []
+
+    def poll(self) -> bool:
+        """One round over every source; True when the guest is ready."""
+        lv = require_libvirt()
+        groups = []
+        for source in self.sources:
+            try:
+                found = query(self.dom, source)
+            except lv.libvirtError as exc:
+                self.said[source] = _error_text(exc)
+                continue
+            self.said[source] = ", ".join(item["address"] for item in found) if found else "no address"
+            groups.append(found)
+        self.addresses = merge(*groups)
+        if not self.addresses:
+            return False
+        if not self.ssh:
+            return True
+        notes = []
+        for item in self.addresses:
+            ok, note = ssh_answers(item["address"], self.port)
+            notes.append(note)
+            if ok:
+                self.said["ssh"] = note
+                return True
+        self.said["ssh"] = "; ".join(notes)
+        return False
+
+    def run(self) -> dict[str, Any]:
+        started = self.clock()
+        while True:
+            if self.poll():
+                return {
+                    "addresses": self.addresses,
+                    "address": best(self.addresses),
+                    "waited": round(self.clock() - started, 1),
+                }
+            if self.clock() - started >= self.timeout:
+                raise KvmFleetError(self.failure(), guest=self.name, tried=dict(self.said))
+            time.sleep(POLL_SECONDS)
+
+    def failure(self) -> str:
+        what = "address" + (f" answering on port {self.port}" if self.ssh else "")
+        tried = "; ".join(f"{source}: {said}" for source, said in self.said.items())
+        return f"{self.name}: no {what} within {self.timeout:g} s (tried {tried})"
+
+
+def wait_all(conn: Any, specs: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, KvmFleetError]]:
+    """Wait for every guest of ``specs`` (name -> wait options) at the same time.
+
+    Returns (name -> ``{addresses, address, waited}``, name -> the error of each guest that timed out).
+    """
+    results: dict[str, dict[str, Any]] = {}
+    failures: dict[str, KvmFleetError] = {}
+    if not specs:
+        return results, failures
+    waiters = [Waiter(conn.lookupByName(name), spec) for name, spec in specs.items()]
+    with ThreadPoolExecutor(max_workers=min(MAX_WAITERS, len(waiters))) as pool:
+        futures = {pool.submit(waiter.run): waiter for waiter in waiters}
+        for future, waiter in futures.items():
+            error = future.exception()
+            if error is None:
+                results[waiter.name] = future.result()
+            elif isinstance(error, KvmFleetError):
+                failures[waiter.name] = error
+            else:
+                raise error
+    return results, failures

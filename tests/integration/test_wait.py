@@ -1,0 +1,155 @@
+"""wait: tiny guests take a DHCP lease on the session network; the guest modules wait for it (all at
+once in the guests module), return it, and say what each source said when nothing comes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import kvmtest
+
+
+def tiny(name: str, image: Path, network: str | None, log: Path, cmdline: str = "", **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "memory": "128MiB",
+        "kernel": str(image / "vmlinuz"),
+        "initrd": str(image / "initrd.img"),
+        "cmdline": f"console=ttyS0 panic=-1 quiet {cmdline}".strip(),
+        "console": {"log": str(log)},
+        "interfaces": [{"source": network}] if network else [],
+        "state": "running",
+        **extra,
+    }
+
+
+def mac_of(name: str) -> str:
+    return ET.fromstring(kvmtest.virsh("dumpxml", name)).find("devices/interface/mac").get("address")
+
+
+def test_guest_waits_for_its_dhcp_lease(triad, prefix: str, tiny_image: Path, test_network, tmp_path: Path) -> None:
+    name = f"{prefix}lease"
+    options = tiny(name, tiny_image, test_network["name"], tmp_path / "serial.log", wait={"sources": ["lease"]})
+    check, apply, _recheck, reapply = triad({"kvmfleet.kvm.guest": options})
+
+    assert "address" not in check  # check mode predicts; it does not wait
+    lease = kvmtest.dhcp_leases(test_network["name"])[mac_of(name)]
+    assert apply["address"] == lease == reapply["address"]
+    assert apply["addresses"] == [
+        {
+            "address": lease,
+            "prefix": 24,
+            "family": "ipv4",
+            "mac": mac_of(name),
+            "interface": apply["addresses"][0]["interface"],
+            "source": "lease",
+        }
+    ]
+    assert reapply["changed"] is False  # waiting is not a change
+    # the guest's own console says the same address
+    assert f"ip={lease}/" in kvmtest.wait_for_serial(tmp_path / "serial.log", "KVMFLEET-TINY-READY", timeout=10)
+
+
+def test_guests_wait_for_every_guest_at_once(play, prefix: str, tiny_image: Path, test_network, tmp_path: Path) -> None:
+    names = [f"{prefix}{index}" for index in range(3)]
+    task = {
+        "name": "batch",
+        "kvmfleet.kvm.guests": {
+            "defaults": {"wait": {"sources": ["lease", "arp"], "timeout": 300}},
+            "guests": [tiny(name, tiny_image, test_network["name"], tmp_path / f"{name}.log") for name in names],
+        },
+    }
+    result = play([task]).result("batch")
+    assert not result.get("failed"), result.get("msg")
+    by_mac = kvmtest.dhcp_leases(test_network["name"])
+    assert [guest["address"] for guest in result["guests"]] == [by_mac[mac_of(name)] for name in names]
+    assert len({guest["address"] for guest in result["guests"]}) == 3
+
+
+def test_timeout_says_what_each_source_said(play, prefix: str, tiny_image: Path, test_network, tmp_path: Path) -> None:
+    quiet, no_ssh = f"{prefix}quiet", f"{prefix}nossh"
+    task = {
+        "name": "wait",
+        "kvmfleet.kvm.guests": {
+            "guests": [
+                # no DHCP client runs: no lease, no ARP entry; the tiny image has no guest agent
+                tiny(
+                    quiet,
+                    tiny_image,
+                    test_network["name"],
+                    tmp_path / "quiet.log",
+                    cmdline="kvmfleet.nonet",
+                    wait={"timeout": 20},
+                ),
+                # a lease, but nothing listens on port 22
+                tiny(
+                    no_ssh,
+                    tiny_image,
+                    test_network["name"],
+                    tmp_path / "nossh.log",
+                    wait={"sources": ["lease"], "ssh": True, "timeout": 60},
+                ),
+            ]
+        },
+    }
+    result = play([task]).result("wait")
+    assert result["failed"] is True
+    msg = result["msg"]
+    assert f"{quiet}: no address within 20 s (tried lease: no address; agent: " in msg
+    assert "agent: Guest agent is not responding: QEMU guest agent is not connected; arp: " in msg, msg
+    # (libvirt 9.0's ARP reader answers "internal error: wrong nlmsg len" on these machines; either way it is said)
+    lease = kvmtest.dhcp_leases(test_network["name"])[mac_of(no_ssh)]
+    assert f"{no_ssh}: no address answering on port 22 within 60 s (tried lease: {lease}; ssh: {lease}:22 " in msg
+    assert "Connection refused" in msg
+    assert sorted(result["failed_guests"]) == sorted([quiet, no_ssh])
+    # both guests were still created and run: the task failed only on waiting
+    assert [kvmtest.virsh("domstate", name).strip() for name in (quiet, no_ssh)] == ["running", "running"]
+
+
+def test_role_hands_guests_to_the_next_play(prefix: str, tiny_image: Path, test_network, tmp_path: Path) -> None:
+    name = f"{prefix}handed"
+    playbook = [
+        {
+            "name": "provision",
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "roles": [
+                {
+                    "role": "kvmfleet.kvm.guests",
+                    "vars": {
+                        "guests_list": [tiny(name, tiny_image, test_network["name"], tmp_path / "serial.log")],
+                        "guests_defaults": {"wait": {"sources": ["lease"]}},
+                        "guests_add_hosts": True,
+                        "guests_add_hosts_groups": ["fresh"],
+                    },
+                }
+            ],
+        },
+        {
+            "name": "configure",
+            "hosts": "fresh",
+            "connection": "local",  # the tiny guest has no SSH: this play only shows what it was handed
+            "gather_facts": False,
+            "tasks": [
+                {"name": "handed", "ansible.builtin.debug": {"msg": "{{ ansible_host }} {{ guests_hypervisor }}"}}
+            ],
+        },
+    ]
+    path = tmp_path / "play.yml"
+    path.write_text(json.dumps(playbook))
+    proc = subprocess.run(
+        [str(kvmtest.VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(path)],
+        capture_output=True,
+        text=True,
+        env=kvmtest.ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"),
+        check=False,
+    )
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    handed = data["plays"][1]["tasks"][0]["hosts"]
+    lease = kvmtest.dhcp_leases(test_network["name"])[mac_of(name)]
+    assert handed == {name: handed[name]} and handed[name]["msg"] == f"{lease} localhost"
