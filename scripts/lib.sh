@@ -7,3 +7,25 @@ KVMFLEET_COLLECTIONS=$KVMFLEET_CACHE/collections
 export KVMFLEET_ROOT KVMFLEET_CACHE KVMFLEET_VENV KVMFLEET_COLLECTIONS
 export ANSIBLE_COLLECTIONS_PATH=$KVMFLEET_COLLECTIONS
 export PATH=$KVMFLEET_VENV/bin:$PATH
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+say() { printf '==> %s\n' "$*"; }
+
+# apt_install PACKAGE...: installs those not installed yet (Debian/Ubuntu)
+apt_install() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing Debian packages: ${missing[*]}"
+        $SUDO apt-get update -qq
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+# hypervisor [ANSIBLE-PLAYBOOK ARGS...]: this machine as a hypervisor through the host role
+hypervisor() {
+    (cd "$KVMFLEET_ROOT" && ansible-playbook -i scripts/inventory/localhost.yml playbooks/hypervisors.yml "$@")
+}
