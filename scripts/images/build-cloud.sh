@@ -38,8 +38,17 @@ debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log
 }
 mount -t proc proc "$root/proc"
 mount -t sysfs sys "$root/sys"
-mount --bind /dev "$root/dev"
-mount --bind /dev/pts "$root/dev/pts"
+# a /dev of the chroot's own: package scripts in the chroot (udev, systemd) must not chgrp the host's
+# device nodes to the chroot's group ids (they did: /dev/kvm went to the host's gid 103, and every
+# guest start then took a minute of QEMU capability re-probing)
+mount -t tmpfs -o mode=0755,nosuid dev "$root/dev"
+for node in "null 1 3" "zero 1 5" "full 1 7" "random 1 8" "urandom 1 9" "tty 5 0"; do
+    read -r name major minor <<< "$node"
+    mknod -m 0666 "$root/dev/$name" c "$major" "$minor"
+done
+mkdir "$root/dev/pts"
+mount -t devpts -o newinstance,ptmxmode=0666 devpts "$root/dev/pts"
+ln -s pts/ptmx "$root/dev/ptmx"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
 chmod 0755 "$root/usr/sbin/policy-rc.d"
