@@ -15,6 +15,7 @@ type, how it is normalised, how it is compared and how a change is applied. From
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -297,3 +298,33 @@ def differs(desired: Any, actual: Any, compare: str = STRICT) -> bool:
     if compare == UNORDERED and isinstance(desired, list) and isinstance(actual, list):
         return sorted(map(repr, desired)) != sorted(map(repr, actual))
     return desired != actual
+
+
+# ------------------------------------------------------------------ normalisers shared by the resources
+
+_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+_VOLUME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
+
+
+def mac_address(value: str) -> str:
+    """A unicast MAC address, lower case with colons."""
+    mac = value.strip().lower().replace("-", ":")
+    if not _MAC.match(mac):
+        raise OptionError(f"{value!r} is not a MAC address (six hex pairs such as 52:54:00:12:34:56)")
+    if int(mac[:2], 16) & 1:
+        raise OptionError(f"{value!r} is a multicast address; a NIC needs a unicast MAC (even first octet)")
+    return mac
+
+
+def absolute_path(value: str) -> str:
+    """An absolute path without a trailing '/'."""
+    if not value.startswith("/"):
+        raise OptionError(f"{value!r} is not an absolute path")
+    return value.rstrip("/") or "/"
+
+
+def volume_name(value: str) -> str:
+    """A storage volume's name: letters, digits, '.', '_', '+', '-', no '/'."""
+    if not _VOLUME.match(value):
+        raise OptionError(f"{value!r} is not a volume name (letters, digits, '.', '_', '+', '-'; no '/')")
+    return value

@@ -24,7 +24,10 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     OptionError,
     OptionTable,
     Problem,
+    absolute_path,
     join_path,
+    mac_address,
+    volume_name,
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_options
 
@@ -33,11 +36,9 @@ MiB = 1024 * 1024
 # ---------------------------------------------------------------------------------------------- normalisers
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$")
-_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 _PCI = re.compile(r"^(?:([0-9a-f]{4}):)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$")
 _CPUSET = re.compile(r"^\^?\d+(-\d+)?(,\^?\d+(-\d+)?)*$")
 _TARGET = re.compile(r"^(vd|sd|hd)[a-z]{1,2}$")
-_VOLUME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
 def whole_mib(value: int) -> int:
@@ -62,15 +63,6 @@ def guest_uuid(value: str) -> str:
         raise OptionError(f"{value!r} is not a UUID") from None
 
 
-def mac_address(value: str) -> str:
-    mac = value.strip().lower().replace("-", ":")
-    if not _MAC.match(mac):
-        raise OptionError(f"{value!r} is not a MAC address (six hex pairs such as 52:54:00:12:34:56)")
-    if int(mac[:2], 16) & 1:
-        raise OptionError(f"{value!r} is a multicast address; a NIC needs a unicast MAC (even first octet)")
-    return mac
-
-
 def pci_address(value: str) -> str:
     match = _PCI.match(value.strip().lower())
     if not match:
@@ -86,21 +78,9 @@ def cpuset(value: str) -> str:
     return text
 
 
-def absolute_path(value: str) -> str:
-    if not value.startswith("/"):
-        raise OptionError(f"{value!r} is not an absolute path")
-    return value
-
-
 def disk_target(value: str) -> str:
     if not _TARGET.match(value):
         raise OptionError(f"{value!r} is not a disk target such as vda, vdb or sda")
-    return value
-
-
-def volume_name(value: str) -> str:
-    if not _VOLUME.match(value) or "/" in value:
-        raise OptionError(f"{value!r} is not a volume name (letters, digits, '.', '_', '+', '-'; no '/')")
     return value
 
 

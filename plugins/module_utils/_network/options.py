@@ -13,7 +13,6 @@ import ipaddress
 import re
 from typing import Any, Optional, Union
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import mac_address
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     CONTROL,
     IMPOSSIBLE,
@@ -24,6 +23,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     OptionTable,
     Problem,
     join_path,
+    mac_address,
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_options
 

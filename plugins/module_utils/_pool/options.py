@@ -18,6 +18,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     OptionError,
     OptionTable,
     Problem,
+    absolute_path,
     join_path,
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_options
@@ -58,12 +59,6 @@ def pool_name(value: str) -> str:
     if not _NAME.match(value):
         raise OptionError(f"{value!r} is not a pool name (letters, digits, '.', '_', '+', '-')")
     return value
-
-
-def absolute_path(value: str) -> str:
-    if not value.startswith("/"):
-        raise OptionError(f"{value!r} is not an absolute path")
-    return value.rstrip("/") or "/"
 
 
 def absolute_paths(values: list[str]) -> list[str]:

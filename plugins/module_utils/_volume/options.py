@@ -16,20 +16,14 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     OptionError,
     OptionTable,
     Problem,
+    absolute_path,
     join_path,
+    volume_name,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import absolute_path
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_options
 
 MiB = 1024 * 1024
 ALGORITHMS = {"sha256": 64, "sha512": 128}
-_VOLUME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
-
-
-def volume_name(value: str) -> str:
-    if not _VOLUME.match(value):
-        raise OptionError(f"{value!r} is not a volume name (letters, digits, '.', '_', '+', '-'; no '/')")
-    return value
 
 
 def checksum(value: str) -> str:
