@@ -49,8 +49,9 @@ options:
   address_sources:
     description:
       - Where running guests' addresses come from, in order of preference (see M(kvmfleet.kvm.guest_info)).
-      - V(lease) costs one call per libvirt network; V(arp) and V(agent) one call per running guest, and
-        V(agent) opens the hypervisors read-write.
+      - V(lease) costs one call per libvirt network; V(arp) one read of the controller's neighbour table for
+        a local URI, else one call per running guest; V(agent) one call per running guest, and it opens the
+        hypervisors read-write.
     type: list
     elements: str
     choices: [lease, agent, arp]

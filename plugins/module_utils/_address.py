@@ -4,9 +4,14 @@
 
 Three sources, as libvirt names them: ``lease`` (the DHCP leases of libvirt's own networks),
 ``agent`` (the QEMU guest agent inside the guest: every interface, also static addresses and host
-bridges) and ``arp`` (the host's ARP table, for guests on host bridges). Every address comes back in
-one shape: ``{address, prefix, family, mac, interface, source}``. Loopback and link-local addresses
+bridges) and ``arp`` (the host's neighbour table, for guests on host bridges). Every address comes back
+in one shape: ``{address, prefix, family, mac, interface, source}``. Loopback and link-local addresses
 are left out: they never reach a guest from outside.
+
+``lease`` and ``arp`` have batched forms, read once for many guests and matched by MAC: the leases of
+each network (``lease_table``) and, when the hypervisor is this host, the kernel's neighbour table
+(``neighbour_table``: ``ip -j neigh``, else /proc/net/arp). libvirt's own ARP source (one call per
+guest, and on libvirt 9.0 it can fail with "wrong nlmsg len") is asked only for remote hypervisors.
 
 Shared by the guest modules (``wait``), ``guest_info`` and the inventory plugin.
 """
@@ -14,13 +19,19 @@ Shared by the guest modules (``wait``), ``guest_info`` and the inventory plugin.
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
+import shutil
 import socket
+import subprocess
+import threading
 import time
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import is_local_uri, require_libvirt
 
 SOURCES = ("lease", "agent", "arp")
 _SOURCE_FLAGS = {
@@ -30,6 +41,9 @@ _SOURCE_FLAGS = {
 }
 POLL_SECONDS = 1.0
 MAX_WAITERS = 16
+PROC_ARP = "/proc/net/arp"
+ATF_COM = 0x2  # /proc/net/arp flag of a complete entry (the MAC is known)
+NEIGH_UNUSABLE = {"FAILED", "INCOMPLETE", "NOARP"}  # `ip neigh` states without a MAC worth trusting
 
 
 def usable(address: str) -> bool:
@@ -91,6 +105,112 @@ def lease_table(conn: Any) -> Optional[dict[str, list[dict[str, Any]]]]:
     return table
 
 
+def parse_proc_arp(text: str) -> dict[str, list[dict[str, Any]]]:
+    """/proc/net/arp (IPv4 only) as MAC -> ``arp`` records; incomplete entries and unusable addresses left out."""
+    table: dict[str, list[dict[str, Any]]] = {}
+    for line in text.splitlines()[1:]:  # the first line names the columns
+        fields = line.split()
+        if len(fields) < 6:
+            continue
+        address, _hw_type, flags, mac, _mask, device = fields[:6]
+        try:
+            complete = int(flags, 16) & ATF_COM
+        except ValueError:
+            continue
+        mac = mac.lower()
+        if complete and mac != "00:00:00:00:00:00" and usable(address):
+            table.setdefault(mac, []).append(record("arp", device, mac, {"addr": address, "type": 0}))
+    return table
+
+
+def parse_ip_neigh(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """``ip -j neigh show`` (both families) as MAC -> ``arp`` records; failed/incomplete entries left out."""
+    table: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        address, mac = entry.get("dst") or "", (entry.get("lladdr") or "").lower()
+        if not mac or NEIGH_UNUSABLE & set(entry.get("state") or []) or not usable(address):
+            continue
+        family = 1 if ":" in address else 0
+        table.setdefault(mac, []).append(record("arp", entry.get("dev"), mac, {"addr": address, "type": family}))
+    return table
+
+
+def neighbour_table() -> dict[str, list[dict[str, Any]]]:
+    """This host's neighbour table by MAC, in one read: ``ip -j neigh show`` (IPv4 and IPv6), or
+    /proc/net/arp (IPv4) where ``ip`` is missing or too old for JSON. Raises OSError when neither works."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+    ip = shutil.which("ip", path=search)
+    if ip:
+        try:
+            proc = subprocess.run([ip, "-j", "neigh", "show"], capture_output=True, text=True, timeout=10, check=False)
+            if proc.returncode == 0:
+                return parse_ip_neigh(json.loads(proc.stdout or "[]"))
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            pass  # /proc/net/arp below
+    with open(PROC_ARP, encoding="ascii", errors="replace") as handle:
+        return parse_proc_arp(handle.read())
+
+
+def arp_table(conn: Any) -> Optional[dict[str, list[dict[str, Any]]]]:
+    """The kernel's neighbour table by MAC when ``conn``'s hypervisor is this host; None (ask libvirt's
+    ARP source per guest) for a remote hypervisor, the test driver, or a table that cannot be read."""
+    if not is_local_uri(conn.getURI()):
+        return None
+    try:
+        return neighbour_table()
+    except OSError:
+        return None
+
+
+def batched_tables(conn: Any, sources: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """source -> (MAC -> records) for the sources of ``sources`` that can be read once for all guests here."""
+    tables = {}
+    for source, read in (("lease", lease_table), ("arp", arp_table)):
+        if source in sources:
+            table = read(conn)
+            if table is not None:
+                tables[source] = table
+    return tables
+
+
+def by_macs(table: dict[str, list[dict[str, Any]]], macs: list[str]) -> list[dict[str, Any]]:
+    """The records of a batched table for a guest's MACs (in the guest's interface order)."""
+    return [item for mac in macs for item in table.get((mac or "").lower(), [])]
+
+
+def domain_macs(dom: Any) -> list[str]:
+    """The MAC addresses of a domain's interfaces, from its live definition."""
+    root = ET.fromstring(dom.XMLDesc(0))
+    return [mac.get("address", "").lower() for mac in root.findall("devices/interface/mac")]
+
+
+class NeighbourSnapshot:
+    """The neighbour table shared by many waiters: read at most once per ``max_age`` seconds, whoever asks."""
+
+    def __init__(
+        self,
+        max_age: float = POLL_SECONDS / 2,
+        reader: Callable[[], dict[str, list[dict[str, Any]]]] = neighbour_table,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_age = max_age
+        self.reader = reader
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._read_at: Optional[float] = None
+        self._table: dict[str, list[dict[str, Any]]] = {}
+        self.reads = 0
+
+    def table(self) -> dict[str, list[dict[str, Any]]]:
+        with self._lock:
+            now = self.clock()
+            if self._read_at is None or now - self._read_at >= self.max_age:
+                self._table = self.reader()
+                self._read_at = now
+                self.reads += 1
+            return self._table
+
+
 def best(addresses: list[dict[str, Any]]) -> Optional[str]:
     """The address to reach a guest at: the first IPv4 address (sources in the order given), else IPv6."""
     for family in ("ipv4", "ipv6"):
@@ -139,8 +259,16 @@ def _error_text(exc: Exception) -> str:
 class Waiter:
     """Polls one running guest until it has an address (and, if asked, its SSH port answers)."""
 
-    def __init__(self, dom: Any, spec: dict[str, Any], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        dom: Any,
+        spec: dict[str, Any],
+        clock: Callable[[], float] = time.monotonic,
+        neighbours: Optional[NeighbourSnapshot] = None,
+    ) -> None:
         self.dom = dom
+        self.neighbours = neighbours  # set for a local hypervisor: ``arp`` from the kernel's table
+        self._macs: Optional[list[str]] = None
         self.name = dom.name()
         self.sources = list(spec.get("sources") or SOURCES)
         self.ssh = bool(spec.get("ssh"))
@@ -158,9 +286,12 @@ class Waiter:
         groups = []
         for source in self.sources:
             try:
-                found = query(self.dom, source)
+                found = self._ask(source)
             except lv.libvirtError as exc:
                 self.said[source] = _error_text(exc)
+                continue
+            except OSError as exc:
+                self.said[source] = f"cannot read the neighbour table: {exc}"
                 continue
             self.said[source] = ", ".join(item["address"] for item in found) if found else "no address"
             groups.append(found)
@@ -178,6 +309,13 @@ class Waiter:
                 return True
         self.said["ssh"] = "; ".join(notes)
         return False
+
+    def _ask(self, source: str) -> list[dict[str, Any]]:
+        if source != "arp" or self.neighbours is None:
+            return query(self.dom, source)
+        if self._macs is None:
+            self._macs = domain_macs(self.dom)
+        return by_macs(self.neighbours.table(), self._macs)
 
     def run(self) -> dict[str, Any]:
         started = self.clock()
@@ -207,7 +345,11 @@ def wait_all(conn: Any, specs: dict[str, dict[str, Any]]) -> tuple[dict[str, dic
     failures: dict[str, KvmFleetError] = {}
     if not specs:
         return results, failures
-    waiters = [Waiter(conn.lookupByName(name), spec) for name, spec in specs.items()]
+    local_arp = any("arp" in (spec.get("sources") or SOURCES) for spec in specs.values()) and is_local_uri(
+        conn.getURI()
+    )
+    neighbours = NeighbourSnapshot() if local_arp else None  # one read per poll round for all guests
+    waiters = [Waiter(conn.lookupByName(name), spec, neighbours=neighbours) for name, spec in specs.items()]
     with ThreadPoolExecutor(max_workers=min(MAX_WAITERS, len(waiters))) as pool:
         futures = {pool.submit(waiter.run): waiter for waiter in waiters}
         for future, waiter in futures.items():

@@ -4,8 +4,9 @@
 
 One ``getAllDomainStats`` for all domains and their states, one ``XMLDesc`` per guest (disks,
 interfaces, tags: read with the guest module's own XML reader), the DHCP leases of each libvirt
-network once, and per-guest address queries only for running guests that a batched source did not
-cover (ARP, guest agent). Never one call per guest per field.
+network once, the host's neighbour table once (ARP, when the hypervisor is this host), and per-guest
+address queries only for running guests that a batched source did not cover (the guest agent; ARP on
+a remote hypervisor). Never one call per guest per field.
 """
 
 from __future__ import annotations
@@ -133,12 +134,11 @@ def read_guests(
 
 
 def _add_addresses(conn: Any, running: list[tuple[Any, dict[str, Any]]], sources: list[str]) -> None:
-    leases = _address.lease_table(conn) if "lease" in sources else None
-    per_guest = [source for source in sources if source != "lease" or leases is None]
+    tables = _address.batched_tables(conn, sources)  # lease per network, arp once on a local hypervisor
+    per_guest = [source for source in sources if source not in tables]
     for dom, guest in running:
-        groups: dict[str, list[dict[str, Any]]] = {}
-        if leases is not None:
-            groups["lease"] = [item for nic in guest["interfaces"] for item in leases.get(nic["mac"] or "", [])]
+        macs = [nic["mac"] for nic in guest["interfaces"]]
+        groups = {source: _address.by_macs(table, macs) for source, table in tables.items()}
         if per_guest:
             for item in _per_guest_addresses(dom, per_guest):
                 groups.setdefault(item["source"], []).append(item)

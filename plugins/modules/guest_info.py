@@ -14,7 +14,7 @@ description:
   - Batched, so it stays fast on large hosts - all domains and their states come from one
     C(getAllDomainStats) call, each guest's definition from one C(XMLDesc) call, and DHCP leases from
     one call per libvirt network. Only running guests are asked for addresses, and only the sources
-    without a batched form (C(arp), C(agent)) cost one call per running guest.
+    without a batched form (C(agent), and C(arp) on a remote hypervisor) cost one call per running guest.
 author:
   - kvmfleet maintainers (@kvmfleet)
 extends_documentation_fragment:
@@ -38,7 +38,11 @@ options:
     description:
       - Where running guests' addresses come from, in order of preference; an empty list skips addresses.
       - V(lease) - the DHCP leases of libvirt's own networks (read once per network).
-      - V(arp) - the host's ARP table (guests on host bridges); one call per running guest.
+      - V(arp) - the hypervisor's neighbour (ARP) table, for guests on host bridges. When the hypervisor is
+        the host the module runs on (a URI without a host part), the kernel's table is read once for all
+        guests (C(ip -j neigh), IPv4 and IPv6; else C(/proc/net/arp), IPv4); for a remote hypervisor,
+        libvirt's ARP source, one call per running guest. A guest appears there only once the host has
+        exchanged packets with it.
       - V(agent) - the QEMU guest agent inside the guest (every interface, also static addresses); one
         call per running guest, and it needs a read-write connection (the module opens one only then).
     type: list

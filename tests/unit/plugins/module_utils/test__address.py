@@ -121,3 +121,103 @@ def test_wait_times_out_listing_every_source(monkeypatch: pytest.MonkeyPatch) ->
 def test_lease_table_is_none_where_the_driver_has_no_lease_call() -> None:
     assert _address.lease_table(connect("test:///default")) is None
     assert libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE == 0
+
+
+# ---------------------------------------------------------------------------------------------- arp
+
+PROC_ARP = """IP address       HW type     Flags       HW address            Mask     Device
+10.254.7.23      0x1         0x2         52:54:00:AB:CD:01     *        virbr7
+10.254.7.24      0x1         0x0         00:00:00:00:00:00     *        virbr7
+10.254.7.25      0x1         0x0         52:54:00:ab:cd:03     *        virbr7
+169.254.1.1      0x1         0x2         52:54:00:ab:cd:01     *        virbr7
+192.0.2.1        0x1         0x2         02:fc:00:00:00:05     *        eth0
+10.254.8.9       0x1         0x6         52:54:00:ab:cd:01     *        br0
+garbage line
+"""
+
+
+def _arp(address: str, mac: str, device: str, family: str = "ipv4") -> dict[str, Any]:
+    return {"address": address, "prefix": None, "family": family, "mac": mac, "interface": device, "source": "arp"}
+
+
+def test_parse_proc_arp_keeps_complete_usable_entries_by_mac() -> None:
+    assert _address.parse_proc_arp(PROC_ARP) == {
+        "52:54:00:ab:cd:01": [_arp("10.254.7.23", "52:54:00:ab:cd:01", "virbr7"),
+                              _arp("10.254.8.9", "52:54:00:ab:cd:01", "br0")],
+        "02:fc:00:00:00:05": [_arp("192.0.2.1", "02:fc:00:00:00:05", "eth0")],
+    }  # fmt: skip
+
+
+def test_parse_ip_neigh_keeps_both_families_and_drops_failed_entries() -> None:
+    entries = [
+        {"dst": "10.254.7.23", "dev": "virbr7", "lladdr": "52:54:00:AB:CD:01", "state": ["STALE"]},
+        {"dst": "2001:db8::23", "dev": "virbr7", "lladdr": "52:54:00:ab:cd:01", "state": ["REACHABLE"]},
+        {"dst": "fe80::5054:ff:feab:cd01", "dev": "virbr7", "lladdr": "52:54:00:ab:cd:01", "state": ["STALE"]},
+        {"dst": "10.254.7.30", "dev": "virbr7", "state": ["INCOMPLETE"]},
+        {"dst": "10.254.7.31", "dev": "virbr7", "lladdr": "52:54:00:ab:cd:09", "state": ["FAILED"]},
+        {"dst": "fd00::1", "dev": "eth0", "state": ["FAILED"]},
+    ]
+    assert _address.parse_ip_neigh(entries) == {
+        "52:54:00:ab:cd:01": [_arp("10.254.7.23", "52:54:00:ab:cd:01", "virbr7"),
+                              _arp("2001:db8::23", "52:54:00:ab:cd:01", "virbr7", "ipv6")],
+    }  # fmt: skip
+
+
+def test_neighbour_table_falls_back_to_proc_net_arp(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "arp").write_text(PROC_ARP)
+    monkeypatch.setattr(_address, "PROC_ARP", str(tmp_path / "arp"))
+    monkeypatch.setattr(_address.shutil, "which", lambda *_args, **_kwargs: None)  # no `ip` on this host
+    assert sorted(_address.neighbour_table()) == ["02:fc:00:00:00:05", "52:54:00:ab:cd:01"]
+
+
+def test_neighbour_table_reads_this_hosts_table() -> None:
+    def proc() -> set[tuple[str, str]]:
+        with open("/proc/net/arp", encoding="ascii") as handle:
+            return {
+                (mac, item["address"])
+                for mac, items in _address.parse_proc_arp(handle.read()).items()
+                for item in items
+            }
+
+    before = proc()
+    table = _address.neighbour_table()  # through `ip -j neigh` here
+    steady = before & proc()  # entries that did not change meanwhile
+    assert steady, "this host has no complete IPv4 neighbour at all (not even its gateway)"
+    assert steady <= {(mac, item["address"]) for mac, items in table.items() for item in items}
+
+
+class _Conn:
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    def getURI(self) -> str:  # noqa: N802 - libvirt's name
+        return self.uri
+
+
+@pytest.mark.parametrize(
+    ("uri", "local"),
+    [("qemu:///system", True), ("qemu+unix:///system?socket=/x.sock", True), ("qemu+ssh://root@hv1/system", False),
+     ("test:///default", False)],
+)  # fmt: skip
+def test_arp_table_only_for_a_local_hypervisor(uri: str, local: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[int] = []
+    monkeypatch.setattr(_address, "neighbour_table", lambda: reads.append(1) or {"52:54:00:ab:cd:01": []})
+    assert (_address.arp_table(_Conn(uri)) is not None) is local
+    assert len(reads) == int(local)
+
+
+def test_neighbour_snapshot_is_read_once_per_round() -> None:
+    now = [0.0]
+    snapshot = _address.NeighbourSnapshot(max_age=0.5, reader=lambda: {"m": []}, clock=lambda: now[0])
+    for _guest in range(20):
+        snapshot.table()
+    assert snapshot.reads == 1
+    now[0] = 0.6
+    snapshot.table()
+    assert snapshot.reads == 2
+
+
+def test_by_macs_in_interface_order() -> None:
+    table = _address.parse_proc_arp(PROC_ARP)
+    found = _address.by_macs(table, ["02:FC:00:00:00:05", None, "52:54:00:ab:cd:01"])
+    assert [item["address"] for item in found] == ["192.0.2.1", "10.254.7.23", "10.254.8.9"]
