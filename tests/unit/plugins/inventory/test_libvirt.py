@@ -4,6 +4,8 @@ its own), loaded by Ansible's plugin loader and parsed as ansible-inventory woul
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +81,16 @@ class Parsed:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def plugin_loader() -> None:
-    init_plugin_loader([str(kvmtest.COLLECTIONS)])
+def plugin_loader() -> Iterator[None]:
+    """Ansible's collection loader, as ansible-inventory sets it up. Other test modules may have imported the
+    collection as a plain package already: its package modules are imported again through the loader (which
+    reads the collection's metadata), the modules below them are shared."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("ansible_collections", "ansible_collections.kvmfleet", "ansible_collections.kvmfleet.kvm"):
+            if name in sys.modules:
+                patch.delitem(sys.modules, name)
+        init_plugin_loader([str(kvmtest.COLLECTIONS)])
+        yield
 
 
 @pytest.fixture
