@@ -12,11 +12,13 @@ import contextlib
 import io
 import queue
 import threading
-from collections.abc import Iterator
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, Optional
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import LibvirtCallFailed
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, LibvirtCallFailed
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import DIRECTORY_TYPES
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import xml as vxml
 
 # the XML side, re-exported: the guest planner uses this module as its one door to volumes
@@ -96,6 +98,46 @@ def volume_facts(vol: Any) -> dict[str, Any]:
     return facts
 
 
+def pool_type(pool: Any) -> str:
+    """The type of a storage pool (dir, fs, logical...)."""
+    return ET.fromstring(pool.XMLDesc(0)).get("type") or "dir"
+
+
+def raw_only(kind: str) -> Optional[str]:
+    """Why a pool of type ``kind`` takes raw volumes only; None for a pool of files (dir, fs, netfs)."""
+    if kind in DIRECTORY_TYPES:
+        return None
+    return (
+        f"a {kind} pool holds raw volumes only (its volumes are block devices, allocated in full); "
+        "qcow2 images and overlays need a dir, fs or netfs pool"
+    )
+
+
+def new_volume_xml(
+    kind: str,
+    name: str,
+    capacity: int,
+    fmt: str,
+    backing: Optional[tuple[str, str]] = None,
+    *,
+    allocation: Optional[int] = None,
+) -> str:
+    """XML of a new volume in a pool of type ``kind``.
+
+    A pool of files takes what it is given (qcow2 starts sparse; raw is allocated in full unless
+    ``allocation`` is 0). Any other pool (logical, zfs, rbd, iscsi) gets a raw volume allocated in
+    full: libvirt's logical backend makes a volume whose allocation is below its capacity a sparse
+    snapshot LV (``lvcreate --type snapshot --virtualsize``), which breaks once more is written to it
+    than was allocated. A qcow2 format or a backing image there raises.
+    """
+    refused = raw_only(kind)
+    if refused is None:
+        return volume_xml(name, capacity, fmt, backing, allocation)
+    if fmt != "raw" or backing is not None:
+        raise KvmFleetError(f"volume {name}: {refused}")
+    return volume_xml(name, capacity, "raw", allocation=capacity)
+
+
 def create_volume(
     pool: Any,
     name: str,
@@ -105,10 +147,15 @@ def create_volume(
     *,
     allocation: Optional[int] = None,
 ) -> Any:
-    """Create a volume; an overlay costs the same whatever the size of its backing image."""
+    """Create a volume; an overlay costs the same whatever the size of its backing image.
+
+    ``allocation`` applies to pools of files only; other pools get raw volumes allocated in full
+    (see ``new_volume_xml``).
+    """
     lv = require_libvirt()
+    xml = new_volume_xml(pool_type(pool), name, capacity, fmt, backing, allocation=allocation)
     try:
-        return pool.createXML(volume_xml(name, capacity, fmt, backing, allocation), 0)
+        return pool.createXML(xml, 0)
     except lv.libvirtError as exc:
         raise LibvirtCallFailed(
             f"cannot create volume {name} in pool {pool.name()}: {exc.get_error_message()}"
@@ -120,12 +167,20 @@ def upload_file(conn: Any, vol: Any, source: BinaryIO, length: int) -> None:
 
     Works for local and remote hypervisors; reads one chunk at a time, so memory use stays flat.
     """
+    upload_chunks(conn, vol, read_ahead(source), length)
+
+
+def upload_chunks(conn: Any, vol: Any, chunks: Iterable[bytes], length: int) -> None:
+    """Write the first ``length`` bytes of ``chunks`` at the start of ``vol`` over libvirt's stream.
+
+    An error raised by ``chunks`` (the source broke off) aborts the stream and is raised as it is.
+    """
     lv = require_libvirt()
     stream = conn.newStream(0)
     try:
         vol.upload(stream, 0, length, 0)
         sent_total = 0
-        for data in read_ahead(source):
+        for data in chunks:
             view = memoryview(data)[: length - sent_total]
             for offset in range(0, len(view), STREAM_PIECE):
                 piece = view[offset : offset + STREAM_PIECE].tobytes()

@@ -52,6 +52,8 @@ class VolumePlanner:
         self.importing = values["url"] is not None or values["src"] is not None
         self.name: str = values["name"] or cache_name(values)
         self.plan = Plan("volume", self.name)
+        self.pool_def: dict[str, Any] = {}
+        self.kind: Optional[str] = None  # the pool's type; None while the pool does not exist (check mode)
         self.facts: dict[str, Any] = {"pool": values["pool"], "state": values["state"]}
 
     def make(self) -> Plan:
@@ -59,10 +61,17 @@ class VolumePlanner:
         if pool is None and self.want["state"] == "absent":
             return self.plan  # no pool, no volume: nothing to remove
         if pool is None:
-            raise ValidationError([("pool", f"no storage pool {self.want['pool']} on this hypervisor")])
+            if not self.check_mode:
+                raise ValidationError([("pool", f"no storage pool {self.want['pool']} on this hypervisor")])
+            # check mode on a fresh host: an earlier task (kvmfleet.kvm.pool) would have created the pool
+            self.kind = None
+            self._create(None)
+            return self.plan
         if not pool.isActive():
             raise ValidationError([("pool", f"storage pool {self.want['pool']} is not active")])
         self.pool_def = read_pool(pool.XMLDesc(0))
+        self.kind = self.pool_def["type"]
+        self._check_pool_type()
         vol = ops.find_volume(pool, self.name)
         if self.want["state"] == "absent":
             if vol is not None:
@@ -74,6 +83,16 @@ class VolumePlanner:
             self._update(vol)
         return self.plan
 
+    def _check_pool_type(self) -> None:
+        """Block pools (logical, zfs, rbd, iscsi) hold raw volumes only."""
+        refused = ops.raw_only(self.kind)
+        if refused is None or self.want["state"] == "absent":
+            return
+        given = {"format": self.want["format"] == "qcow2", "backing_image": self.want["backing_image"] is not None}
+        problems = [(field, f"pool {self.want['pool']}: {refused}") for field, found in given.items() if found]
+        if problems:
+            raise ValidationError(problems)
+
     # ------------------------------------------------------------------ helpers
 
     def _pool(self) -> Any:
@@ -82,12 +101,14 @@ class VolumePlanner:
     def volume(self) -> Any:
         return self._pool().storageVolLookupByName(self.name)
 
-    def _source_volume(self, pool: Any, field: str, image: str) -> Any:
+    def _source_volume(self, pool: Optional[Any], field: str, image: str) -> Any:
         if image.startswith("/"):
             try:
                 return self.conn.storageVolLookupByPath(image)
             except self.lv.libvirtError:
                 raise ValidationError([(field, f"{image} is not a volume of any storage pool")]) from None
+        if pool is None:
+            raise ValidationError([(field, f"no volume {image} in pool {self.want['pool']}, which does not exist yet")])
         vol = ops.find_volume(pool, image)
         if vol is None:
             raise ValidationError([(field, f"no volume {image} in pool {self.want['pool']}")])
@@ -95,11 +116,13 @@ class VolumePlanner:
 
     # ------------------------------------------------------------------ create
 
-    def _create(self, pool: Any) -> None:
+    def _create(self, pool: Optional[Any]) -> None:
+        """Plan a new volume; ``pool`` None: check mode, the pool does not exist yet (an earlier task would make it)."""
         want, name = self.want, self.name
+        where = "" if pool is not None else f" in pool {want['pool']}, which does not exist yet"
         self.plan.diff.add("state", "absent", "present", CONTROL)
         if self.importing:
-            self._plan_import()
+            self._plan_import(pool)
             return
         fmt = want["format"]
         capacity = want["capacity"]
@@ -119,7 +142,7 @@ class VolumePlanner:
             capacity = max(capacity or 0, source["capacity"])
             if field == "clone_from":
                 fmt = fmt or ops.driver_type(source["format"])
-                xml = ops.volume_xml(name, capacity, fmt)
+                xml = ops.new_volume_xml(self.kind or "dir", name, capacity, fmt)
                 source_name = want["clone_from"]
                 self.plan.add(
                     f"clone volume {source_name} to {name} ({format_size(capacity)} {fmt})",
@@ -129,32 +152,40 @@ class VolumePlanner:
                 fmt = fmt or "qcow2"
                 backing = (source["path"], ops.driver_type(source["format"]))
                 self.plan.add(
-                    f"create volume {name} ({format_size(capacity)} {fmt}, overlay on {backing[0]})",
+                    f"create volume {name} ({format_size(capacity)} {fmt}, overlay on {backing[0]}){where}",
                     lambda: ops.create_volume(self._pool(), name, capacity, fmt, backing),
                 )
                 self.plan.diff.add("backing_image", None, want["backing_image"])
         else:
             if capacity is None:
                 raise ValidationError([("capacity", f"is required to create volume {name} (no such volume yet)")])
-            fmt = fmt or "qcow2"
+            fmt = fmt or self._default_format()
             self.plan.add(
-                f"create volume {name} ({format_size(capacity)} {fmt})",
-                lambda: ops.create_volume(self._pool(), name, capacity, fmt),
+                f"create volume {name} ({format_size(capacity)} {fmt or 'qcow2, or raw in a block pool'}){where}",
+                lambda: ops.create_volume(self._pool(), name, capacity, fmt or self._default_format()),
             )
         self.plan.diff.add("capacity", None, format_size(capacity), LIVE)
-        self.plan.diff.add("format", None, fmt)
-        self.facts.update(capacity=capacity, format=fmt)
+        self.facts["capacity"] = capacity
+        if fmt is not None:
+            self.plan.diff.add("format", None, fmt)
+            self.facts["format"] = fmt
+
+    def _default_format(self) -> Optional[str]:
+        """qcow2 in a pool of files, raw in a block pool; None while the pool's type is not known."""
+        if self.kind is None:
+            return None
+        return "raw" if ops.raw_only(self.kind) else "qcow2"
 
     def direct_directory(self) -> Optional[str]:
         """The local pool directory an import may write into directly, or None (stream upload)."""
-        if self.want["transfer"] != "auto" or not is_local_uri(self.uri):
+        if self.kind is None or self.want["transfer"] != "auto" or not is_local_uri(self.uri):
             return None
         target = self.pool_def["target"]
         if self.pool_def["type"] in DIRECTORY_TYPES and target and os.path.isdir(target):
             return target
         return None
 
-    def _plan_import(self) -> None:
+    def _plan_import(self, pool: Optional[Any]) -> None:
         want, name = self.want, self.name
         what = want["url"] or f"file {os.path.basename(want['src'])}"
         controller = want["src"] is not None and not want["remote_src"]
@@ -168,13 +199,16 @@ class VolumePlanner:
             raise ValidationError([("src", f"{want['src']} is not a file on this host")])
         directory = self.direct_directory()
         how = f"written into {directory}" if directory else "uploaded over libvirt's stream"
+        if pool is None:
+            how = f"into pool {want['pool']}, which does not exist yet"
         algorithm = want["checksum"].split(":", 1)[0]
+        kind = self.kind
 
         def run() -> None:
             if directory:
                 transfer.import_direct(want, self._pool(), directory, name)
             else:
-                transfer.import_stream(self.conn, want, self._pool(), name)
+                transfer.import_stream(self.conn, want, self._pool(), name, kind or "dir")
 
         self.plan.add(f"import {what} as volume {name} ({algorithm} verified, {how})", run)
         self.plan.diff.add("source", None, what, CONTROL)

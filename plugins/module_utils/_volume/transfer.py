@@ -8,11 +8,16 @@ Two ways, both reading one chunk at a time (memory use stays flat whatever the i
 - ``direct``: the pool is a directory on this host (dir, fs, netfs pools of a local libvirt). The
   image is written to a hidden temporary file in the pool's directory, verified, flushed, then
   linked under its final name (atomic; never replaces an existing file) and the pool refreshed.
-- ``stream``: any pool, any hypervisor (also remote URIs). The image is written to a temporary
-  file on the host that runs the module, verified, then a volume is created under its final name
-  and filled over libvirt's stream upload. If the upload fails the new volume is deleted.
+- ``stream``: any pool, any hypervisor (also remote URIs). The image is sent over libvirt's stream
+  upload into a hidden staging volume of the same pool (``.<name>.kvmfleet-part-<time>-<hex>``),
+  hashed on the way (the bytes hashed are the bytes sent), verified, then copied server-side under
+  its final name (``virStorageVolCreateXMLFrom``) and the staging volume deleted. Only when the
+  source's length is unknown (no Content-Length) is it first written to a temporary file on the
+  host that runs the module, to learn the length the upload needs.
 
-On a bad checksum or an interrupted transfer the temporary file is removed and no volume is left.
+On a bad checksum or an interrupted transfer the partial file or staging volume is removed and no
+volume is left. A killed run cannot clean up: the next import of the same name removes the hidden
+leftovers nobody writes to any more (``remove_stale_partials``, ``remove_stale_staging``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import secrets
 import tempfile
 import threading
 import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from typing import Any, BinaryIO, Optional
 
 from ansible.module_utils.urls import open_url
@@ -34,6 +41,8 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops
 
 QCOW2_MAGIC = b"QFI\xfb"
 STALE_PARTIAL = 600  # seconds without a write after which a hidden partial file is left over from a killed run
+# a staging volume whose pool reports no modification time (LVM, ZFS, RBD): left over after this long
+STALE_UNTIMED = 24 * 3600
 
 
 class ChecksumMismatch(KvmFleetError):
@@ -138,20 +147,32 @@ def verify(checksum: str, digest: str, what: str) -> None:
         )
 
 
-def image_format(path_or_handle: Any) -> str:
-    """qcow2 when the file starts with QEMU's qcow2 magic, raw otherwise."""
-    if isinstance(path_or_handle, str):
-        with open(path_or_handle, "rb") as handle:
+def image_format(path_or_head: Any) -> str:
+    """qcow2 when the file (a path, or its first bytes) starts with QEMU's qcow2 magic, raw otherwise."""
+    if isinstance(path_or_head, str):
+        with open(path_or_head, "rb") as handle:
             head = handle.read(4)
     else:
-        path_or_handle.seek(0)
-        head = path_or_handle.read(4)
+        head = bytes(path_or_head[:4])
     return "qcow2" if head == QCOW2_MAGIC else "raw"
 
 
-def _check_format(values: dict[str, Any], found: str, what: str) -> None:
+def _check_format(values: dict[str, Any], found: str, what: str, kind: str = "dir") -> None:
     if values["format"] is not None and values["format"] != found:
         raise KvmFleetError(f"format: {what} is a {found} image, not {values['format']}; nothing was kept")
+    refused = ops.raw_only(kind)
+    if found != "raw" and refused:
+        raise KvmFleetError(f"format: {what} is a {found} image; {refused} (convert it to raw first); nothing was kept")
+
+
+def partial_prefix(name: str) -> str:
+    """The start of the hidden names an import of ``name`` writes into before the data is verified."""
+    return f".{name}.kvmfleet-part-"
+
+
+def partial_name(name: str) -> str:
+    """A hidden name for the unverified data of ``name``: when it was started, and a random part."""
+    return f"{partial_prefix(name)}{int(time.time())}-{secrets.token_hex(4)}"
 
 
 def import_direct(values: dict[str, Any], pool: Any, directory: str, name: str) -> None:
@@ -160,7 +181,7 @@ def import_direct(values: dict[str, Any], pool: Any, directory: str, name: str) 
     algorithm = values["checksum"].split(":", 1)[0]
     final = os.path.join(directory, name)
     remove_stale_partials(directory, name)
-    partial = os.path.join(directory, f".{name}.kvmfleet-part-{secrets.token_hex(4)}")
+    partial = os.path.join(directory, partial_name(name))
     source, length = open_source(values)
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -189,40 +210,108 @@ def remove_stale_partials(directory: str, name: str) -> None:
     """
     cutoff = time.time() - STALE_PARTIAL
     for entry in os.scandir(directory):
-        if entry.name.startswith(f".{name}.kvmfleet-part-") and entry.stat().st_mtime < cutoff:
+        if entry.name.startswith(partial_prefix(name)) and entry.stat().st_mtime < cutoff:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)
 
 
-def import_stream(conn: Any, values: dict[str, Any], pool: Any, name: str) -> None:
-    """Stage the image in a temporary file, verify it, then create the volume and upload it over libvirt."""
+def remove_stale_staging(pool: Any, name: str) -> None:
+    """Delete the hidden staging volumes of ``name`` that a killed stream import left in ``pool``.
+
+    Stale: no write for STALE_PARTIAL seconds where the pool reports a modification time (pools of
+    files), else started more than STALE_UNTIMED seconds ago (the time in the name); a staging
+    volume of an import in progress elsewhere is left alone.
+    """
+    lv = ops.require_libvirt()
+    prefix, now = partial_prefix(name), time.time()
+    with contextlib.suppress(lv.libvirtError):
+        pool.refresh(0)
+    for vol in pool.listAllVolumes(0):
+        if not vol.name().startswith(prefix):
+            continue
+        started = vol.name()[len(prefix) :].split("-", 1)[0]
+        with contextlib.suppress(lv.libvirtError):
+            mtime = ET.fromstring(vol.XMLDesc(0)).findtext("target/timestamps/mtime")
+            last = max(float(mtime or 0), float(started) if started.isdigit() else 0)
+            if now - last > (STALE_PARTIAL if mtime else STALE_UNTIMED):
+                vol.delete(0)
+
+
+def _limited(chunks: Iterator[bytes], length: int, digest: Any, counted: list[int]) -> Iterator[bytes]:
+    """The first ``length`` bytes of ``chunks``, hashed as they are handed on (``counted[0]``: bytes so far)."""
+    for chunk in chunks:
+        piece = chunk[: length - counted[0]]
+        digest.update(piece)
+        counted[0] += len(piece)
+        yield piece
+        if counted[0] >= length:
+            return
+
+
+def import_stream(conn: Any, values: dict[str, Any], pool: Any, name: str, kind: str) -> None:
+    """Upload the image into a hidden staging volume, hashing what is sent; once verified, copy it
+    under its final name on the hypervisor and delete the staging volume.
+
+    ``kind`` is the pool's type: a block pool (logical...) takes raw images only, allocated in full.
+    """
     what = values["url"] or values["src"]
     algorithm = values["checksum"].split(":", 1)[0]
     lv = ops.require_libvirt()
+    remove_stale_staging(pool, name)
     with contextlib.ExitStack() as stack:
         source, length = open_source(values)
         stack.callback(source.close)
-        if values["url"] is None:
-            staged: BinaryIO = source  # a local file needs no staging: hash it, then upload it
-            size, digest = copy_hashed(source, _Discard(), algorithm, length, what)
-        else:
-            staged = stack.enter_context(tempfile.TemporaryFile(prefix="kvmfleet-import-", dir=values["tmp_dir"]))
-            size, digest = copy_hashed(source, staged, algorithm, length, what)
-        verify(values["checksum"], digest, what)
-        _check_format(values, image_format(staged), what)
-        staged.seek(0)
-        vol = ops.create_volume(pool, name, size, "raw", allocation=0)
+        if length is None:  # no Content-Length: a temporary file first, to learn the length the upload needs
+            spool = stack.enter_context(tempfile.TemporaryFile(prefix="kvmfleet-import-", dir=values["tmp_dir"]))
+            length, _digest = copy_hashed(source, spool, algorithm, None, what)
+            spool.seek(0)
+            source = spool
+        chunks = ops.read_ahead(source)
+        stack.callback(chunks.close)
+        first = next(chunks, b"")
+        _check_format(values, image_format(first), what, kind)
+        staging = partial_name(name)
+        digest, counted = hashlib.new(algorithm), [0]
+        vol = ops.create_volume(pool, staging, max(length, 1), "raw", allocation=0)
         try:
-            ops.upload_file(conn, vol, staged, size)
-        except BaseException:
+            try:
+                ops.upload_chunks(conn, vol, _limited(_prepend(first, chunks), length, digest, counted), length)
+            except KvmFleetError:
+                raise
+            except Exception as exc:  # IncompleteRead, a reset connection, a timeout
+                raise TransferFailed(f"the transfer of {what} broke off after {counted[0]} bytes: {exc}") from exc
+            verify(values["checksum"], digest.hexdigest(), what)
+            _finish(pool, vol, name, kind, what)
+        finally:
             with contextlib.suppress(lv.libvirtError):
                 vol.delete(0)
-            raise
-    pool.refresh(0)
+    with contextlib.suppress(lv.libvirtError):
+        pool.refresh(0)
 
 
-class _Discard:
-    """A write target that keeps nothing (hashing a local file before its upload)."""
+def _prepend(first: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from chunks
 
-    def write(self, data: bytes) -> int:
-        return len(data)
+
+def _finish(pool: Any, staged: Any, name: str, kind: str, what: str) -> None:
+    """Copy the verified staging volume under its final name, on the hypervisor.
+
+    The copy has the format libvirt sees in the staging volume after a refresh: raw data is copied
+    byte for byte (sparse in a pool of files); in a pool of files libvirt copies a qcow2 image with
+    ``qemu-img convert`` (the same disk contents, not necessarily the same bytes).
+    """
+    lv = ops.require_libvirt()
+    with contextlib.suppress(lv.libvirtError):
+        pool.refresh(0)  # libvirt probes the uploaded data's format
+    facts = ops.read_volume(staged.XMLDesc(0))
+    fmt = facts["format"] if facts["format"] in ("qcow2", "raw", "iso") else "raw"
+    xml = ops.new_volume_xml(kind, name, facts["capacity"], fmt, allocation=0)
+    try:
+        pool.createXMLFrom(xml, staged, 0)
+    except lv.libvirtError as exc:
+        raise KvmFleetError(
+            f"name: the verified copy of {what} could not become volume {name} of pool {pool.name()}: "
+            f"{exc.get_error_message()}; nothing was kept"
+        ) from exc

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import ValidationError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops, transfer
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.options import VOLUME_MODULE
@@ -125,6 +125,35 @@ def test_raw_volume_is_preallocated_unless_sparse_is_asked() -> None:
     assert ET.fromstring(ops.volume_xml("i.img", 4096, "raw", allocation=0)).findtext("allocation") == "0"
 
 
+@pytest.mark.parametrize(
+    ("kind", "fmt", "allocation", "expected"),
+    [
+        # pools of files: qcow2 starts sparse, raw is allocated in full (no element) unless sparse is asked
+        ("dir", "qcow2", None, ("qcow2", "0")),
+        ("fs", "raw", None, ("raw", None)),
+        ("netfs", "raw", 0, ("raw", "0")),
+        # block pools: raw, allocation = capacity whatever is asked (an LVM snapshot LV otherwise)
+        ("logical", "raw", None, ("raw", "8388608")),
+        ("logical", "raw", 0, ("raw", "8388608")),
+        ("zfs", "raw", 0, ("raw", "8388608")),
+        ("rbd", "raw", None, ("raw", "8388608")),
+        ("iscsi", "raw", None, ("raw", "8388608")),
+    ],
+)
+def test_new_volume_xml_per_pool_type(kind: str, fmt: str, allocation: int | None, expected: tuple) -> None:
+    root = ET.fromstring(ops.new_volume_xml(kind, "v", 8 * 1024**2, fmt, allocation=allocation))
+    assert (root.find("target/format").get("type"), root.findtext("allocation")) == expected
+    assert root.findtext("capacity") == str(8 * 1024**2)
+
+
+@pytest.mark.parametrize("kind", ["logical", "zfs", "rbd"])
+def test_block_pools_refuse_qcow2_and_overlays(kind: str) -> None:
+    with pytest.raises(KvmFleetError, match=f"volume v: a {kind} pool holds raw volumes only"):
+        ops.new_volume_xml(kind, "v", 8 * 1024**2, "qcow2")
+    with pytest.raises(KvmFleetError, match="qcow2 images and overlays need a dir, fs or netfs pool"):
+        ops.new_volume_xml(kind, "v", 8 * 1024**2, "raw", ("/pool/base.qcow2", "qcow2"))
+
+
 def test_reader_honours_units() -> None:
     xml = "<volume><name>v</name><capacity unit='GiB'>2</capacity><target><format type='raw'/></target></volume>"
     assert read_volume(xml)["capacity"] == 2 * 1024**3
@@ -227,3 +256,103 @@ def test_planner_names_a_missing_pool_and_source(conn: Any) -> None:
         VolumePlanner(conn, URI, values(pool="nope", name="v", capacity=1)).make()
     with pytest.raises(ValidationError, match=r"^clone_from: no volume missing in pool default-pool"):
         VolumePlanner(conn, URI, values(pool="default-pool", name="v", clone_from="missing")).make()
+
+
+@pytest.fixture
+def lvm_pool(conn: Any) -> Iterator[Any]:
+    """A logical pool on the test driver (no LVM is touched: the driver keeps everything in memory)."""
+    name = f"unit-vg-{secrets.token_hex(3)}"
+    pool = conn.storagePoolCreateXML(
+        f"<pool type='logical'><name>{name}</name><source><name>{name}</name></source>"
+        f"<target><path>/dev/{name}</path></target></pool>",
+        0,
+    )
+    yield pool
+    for vol in pool.listAllVolumes(0):
+        vol.delete(0)
+    pool.destroy()
+
+
+def test_blank_volume_in_a_logical_pool_is_raw_and_fully_allocated(conn: Any, lvm_pool: Any) -> None:
+    common = {"pool": lvm_pool.name(), "name": "lv0"}
+    check = converge(conn, URI, values(**common, capacity="16MiB"), check_mode=True)
+    assert check["actions"] == ["create volume lv0 (16MiB raw)"] and check["format"] == "raw"
+    created = converge(conn, URI, values(**common, capacity="16MiB"), check_mode=False)
+    assert created["actions"] == check["actions"]
+    facts = read_volume(lvm_pool.storageVolLookupByName("lv0").XMLDesc(0))
+    assert facts["capacity"] == facts["allocation"] == 16 * 1024**2
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"name": "lv1", "capacity": "16MiB", "format": "qcow2"}, "format"),
+        ({"name": "lv1", "backing_image": "lv0"}, "backing_image"),
+        ({"url": "http://h/x.qcow2", "checksum": SHA, "format": "qcow2"}, "format"),
+    ],
+)
+def test_logical_pool_refuses_qcow2_naming_the_field(
+    conn: Any, lvm_pool: Any, options: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError, match=rf"^{field}: pool {lvm_pool.name()}: a logical pool holds raw volumes"):
+        VolumePlanner(conn, URI, values(pool=lvm_pool.name(), **options)).make()
+    assert lvm_pool.listAllVolumes(0) == []
+
+
+def test_qcow2_image_into_a_logical_pool_is_refused_before_any_volume(conn: Any, lvm_pool: Any, tmp_path: Path) -> None:
+    image = tmp_path / "img.qcow2"
+    image.write_bytes(transfer.QCOW2_MAGIC + b"\0" * 4096)
+    digest = "sha256:" + hashlib.sha256(image.read_bytes()).hexdigest()
+    want = values(pool=lvm_pool.name(), name="lv2", src=str(image), remote_src=True, checksum=digest)
+    with pytest.raises(KvmFleetError, match=r"^format: .* is a qcow2 image; a logical pool holds raw volumes only"):
+        converge(conn, URI, want, check_mode=False)
+    assert lvm_pool.listAllVolumes(0) == []
+
+
+def test_stale_staging_volumes_of_killed_runs_are_deleted(lvm_pool: Any) -> None:
+    """The test driver reports no modification time (as LVM): the start time in the name decides."""
+    old = int(time.time() - transfer.STALE_UNTIMED - 5)
+    names = [
+        f".v.img.kvmfleet-part-{old}-dead",
+        f"{transfer.partial_name('v.img')}",
+        ".w.img.kvmfleet-part-1-x",
+        "v.img",
+    ]
+    for name in names:
+        ops.create_volume(lvm_pool, name, 1024**2, "raw")
+    transfer.remove_stale_staging(lvm_pool, "v.img")
+    assert sorted(vol.name() for vol in lvm_pool.listAllVolumes(0)) == sorted(names[1:])
+
+
+# ---------------------------------------------------------------------------------------------- check mode
+
+
+@pytest.mark.parametrize(
+    ("options", "action"),
+    [
+        (
+            {"name": "v", "capacity": "1GiB"},
+            "create volume v (1GiB qcow2, or raw in a block pool) in pool {pool}, {new}",
+        ),
+        ({"name": "v", "capacity": "1GiB", "format": "raw"}, "create volume v (1GiB raw) in pool {pool}, {new}"),
+        (
+            {"url": "http://h/base.qcow2", "checksum": SHA},
+            "import http://h/base.qcow2 as volume base-sha256-abababababababab.qcow2 "
+            "(sha256 verified, into pool {pool}, {new})",
+        ),
+    ],
+)
+def test_check_mode_predicts_a_volume_in_a_pool_that_does_not_exist_yet(
+    conn: Any, options: dict[str, Any], action: str
+) -> None:
+    pool = f"unit-missing-{secrets.token_hex(3)}"
+    check = converge(conn, URI, values(pool=pool, **options), check_mode=True)
+    assert check["changed"] and check["actions"] == [action.format(pool=pool, new="which does not exist yet")]
+    assert check["diff"]["before"] == {"state": "absent"} and "path" not in check
+    with pytest.raises(ValidationError, match=rf"^pool: no storage pool {pool} on this hypervisor"):
+        converge(conn, URI, values(pool=pool, **options), check_mode=False)
+
+
+def test_check_mode_cannot_clone_from_a_pool_that_does_not_exist_yet(conn: Any) -> None:
+    with pytest.raises(ValidationError, match=r"^clone_from: no volume base in pool nope, which does not exist yet"):
+        converge(conn, URI, values(pool="nope", name="v", clone_from="base"), check_mode=True)
