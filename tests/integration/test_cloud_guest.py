@@ -1,6 +1,7 @@
 """End to end with the full cloud image (Debian 12, cloud-init, qemu-guest-agent, sshd): playbooks/guests.yml
-creates a guest through the guests role, waits for its DHCP lease and SSH, asks its guest agent, and then
-Ansible logs in over SSH and configures it. Minutes under TCG: one test, marked slow."""
+creates a guest through the guests role, waits for its DHCP lease and SSH, asks its guest agent (also through
+guest_info and the inventory plugin), and then Ansible logs in over SSH and configures it. Minutes under TCG:
+one test, marked slow."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import kvmtest
 import pytest
+import yaml
 
 CLOUD_IMAGE = kvmtest.CACHE / "images" / "cloud"
 
@@ -112,6 +114,7 @@ def run_playbook_and_check(
     assert agent["address"] == provisioned["address"]
     assert {item["source"] for item in agent["addresses"]} == {"agent"}
     assert provisioned["address"] in kvmtest.virsh("domifaddr", "--source", "agent", name)
+    check_agent_path_of_guest_info_and_inventory(name, provisioned["address"], ssh_key.parent)
 
     # Ansible reached the guest over SSH at that address and ran tasks in it
     os_release = hosts_of(data, 1, "Read the guest's operating system")[name]
@@ -134,3 +137,32 @@ def run_playbook_and_check(
         ]
     )
     assert check.split("\n")[:2] == ["configured by kvmfleet.kvm over SSH", "root"]
+
+
+def check_agent_path_of_guest_info_and_inventory(name: str, address: str, tmp_path: Path) -> None:
+    """guest_info and the inventory with the guest agent as the only source (their read-write connection)."""
+    info = kvmtest.run_playbook(
+        [{"name": "info", "kvmfleet.kvm.guest_info": {"name": [name], "address_sources": ["agent"]}}]
+    ).result("info")
+    assert not info.get("failed"), info.get("msg")
+    (guest,) = info["guests"]
+    assert guest["address"] == address
+    assert {item["source"] for item in guest["addresses"]} == {"agent"}
+
+    inventory = tmp_path / "agent.libvirt.yml"
+    inventory.write_text(
+        yaml.safe_dump({"plugin": "kvmfleet.kvm.libvirt", "uris": [kvmtest.SYSTEM_URI], "address_sources": ["agent"]})
+    )
+    proc = subprocess.run(
+        [str(kvmtest.VENV_BIN / "ansible-inventory"), "-i", str(inventory), "--host", name],
+        capture_output=True,
+        text=True,
+        env=kvmtest.ansible_env(),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    hostvars = json.loads(proc.stdout)
+    assert hostvars["ansible_host"] == address
+    assert hostvars["libvirt_state"] == "running" and hostvars["libvirt_uri"] == kvmtest.SYSTEM_URI
+    assert {item["source"] for item in hostvars["libvirt_addresses"]} == {"agent"}
+    assert address in [item["address"] for item in hostvars["libvirt_addresses"]]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _address
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest_info import describe, read_guests
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
 from ansible_collections.kvmfleet.kvm.plugins.modules import guest_info
@@ -64,17 +66,71 @@ def test_read_guests_filters_and_gives_addresses_only_to_running_guests(test_con
     assert read_guests(test_conn, names=["test"], sources=[])[0]["addresses"] == []
 
 
-def test_read_guests_asks_libvirt_once_for_all_states(test_conn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[str] = []
-    original = test_conn.getAllDomainStats
+class Counting:
+    """A libvirt connection or domain that counts every call made on it (domains it hands out count too)."""
 
-    def counting(*args: Any) -> Any:
-        calls.append("getAllDomainStats")
-        return original(*args)
+    def __init__(self, target: Any, calls: Counter[str], owner: str = "conn", uri: str | None = None) -> None:
+        self._target, self._calls, self._owner, self._uri = target, calls, owner, uri
 
-    monkeypatch.setattr(test_conn, "getAllDomainStats", counting)
-    read_guests(test_conn)
-    assert calls == ["getAllDomainStats"]
+    def __getattr__(self, attr: str) -> Any:
+        method = getattr(self._target, attr)
+
+        def call(*args: Any) -> Any:
+            self._calls[f"{self._owner}.{attr}"] += 1
+            if attr == "getURI" and self._uri:
+                return self._uri
+            answer = method(*args)
+            if attr == "getAllDomainStats":
+                return [(Counting(dom, self._calls, dom.name()), stats) for dom, stats in answer]
+            return answer
+
+        return call
+
+
+RUNNING = """<domain type='test'><name>{name}</name><memory unit='MiB'>64</memory>
+  <os><type arch='x86_64'>hvm</type></os>
+  <devices><interface type='bridge'><mac address='{mac}'/><source bridge='br0'/></interface></devices>
+</domain>"""
+
+
+def running_guests(conn: Any, count: int) -> list[str]:
+    """``count`` more running guests on the test driver, ``run<N>`` with MAC 52:54:00:bb:00:<N>."""
+    names = [f"run{index}" for index in range(count)]
+    for index, name in enumerate(names):
+        conn.defineXML(RUNNING.format(name=name, mac=f"52:54:00:bb:00:{index:02x}")).create()
+    return names
+
+
+def test_read_guests_makes_no_call_per_guest_per_field(test_conn: Any) -> None:
+    names = running_guests(test_conn, 4)
+    calls: Counter[str] = Counter()
+    guests = read_guests(Counting(test_conn, calls), sources=["lease", "arp"])
+    assert [guest["name"] for guest in guests] == sorted([*names, "tagged", "test"])
+    # test:///default has no batched lease call and is no local hypervisor: both sources are asked per
+    # running guest; the stopped guest costs its definition only
+    per_running = {"XMLDesc": 1, "interfaceAddresses": 2}
+    expected = Counter({"conn.getAllDomainStats": 1, "conn.listAllNetworks": 1, "conn.getURI": 1, "tagged.XMLDesc": 1})
+    for name in [*names, "test"]:
+        expected.update({f"{name}.{attr}": count for attr, count in per_running.items()})
+    assert calls == expected
+
+
+def test_arp_on_a_local_hypervisor_is_one_read_for_every_guest(test_conn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    names = running_guests(test_conn, 4)
+    reads: list[int] = []
+    table = _address.parse_proc_arp(
+        "IP address HW type Flags HW address Mask Device\n"
+        + "".join(f"10.9.0.{i} 0x1 0x2 52:54:00:bb:00:{i:02x} * br0\n" for i in range(len(names)))
+    )
+    monkeypatch.setattr(_address, "neighbour_table", lambda: reads.append(1) or table)
+    calls: Counter[str] = Counter()
+    # the test driver's guests, as if this host were the hypervisor (qemu:///system)
+    guests = read_guests(Counting(test_conn, calls, uri="qemu:///system"), names=names, sources=["arp"])
+    assert [(guest["address"], guest["addresses"][0]["source"]) for guest in guests] == [
+        (f"10.9.0.{i}", "arp") for i in range(len(names))
+    ]
+    assert reads == [1]
+    assert not [call for call in calls if call.endswith("interfaceAddresses")]
 
 
 def run(args: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
