@@ -174,6 +174,17 @@ class PoolPlanner:
             self._plan_build_logical(source, build)
         # iscsi, rbd, zfs: their storage exists on its own backend; libvirt only attaches to it
 
+    def _remote_build(self, build: Any, held: str) -> None:
+        """Build on a remote hypervisor (its devices are not probed): libvirt's no-overwrite guard decides."""
+        try:
+            build()
+        except self.lv.libvirtError as exc:
+            raise KvmFleetError(
+                f"build: libvirt did not build pool {self.name} ({exc}). The devices of a "
+                "remote hypervisor are not probed, so its build never overwrites anything: if "
+                f"{held}, declare the pool with build: false to use what is there"
+            ) from exc
+
     def _mkdir(self, target: str) -> None:
         os.makedirs(target, exist_ok=True)
 
@@ -181,7 +192,11 @@ class PoolPlanner:
         device = source["devices"][0]
         fmt = source.get("format") or "auto"
         if not self.local:
-            self.plan.add(f"build pool {self.name}: format {device} as {fmt} only if it holds no filesystem", build)
+            held = f"{device} already holds a filesystem"
+            self.plan.add(
+                f"build pool {self.name}: format {device} as {fmt} only if it holds no filesystem",
+                lambda: self._remote_build(build, held),
+            )
             return
         if not os.path.exists(device):
             raise ValidationError([("source.devices[0]", f"{device} does not exist on this host")])
@@ -212,7 +227,11 @@ class PoolPlanner:
         if not devices:
             raise ValidationError([("source.devices", f"volume group {vg} does not exist; give devices to create it")])
         if not self.local:
-            self.plan.add(f"create volume group {vg} on {', '.join(devices)} only if they hold no data", build)
+            held = f"volume group {vg} already exists or {', '.join(devices)} hold data"
+            self.plan.add(
+                f"create volume group {vg} on {', '.join(devices)} only if they hold no data",
+                lambda: self._remote_build(build, held),
+            )
             return
         used = [(dev, probe_fs(dev)) for dev in devices]
         used = [(dev, found) for dev, found in used if found]

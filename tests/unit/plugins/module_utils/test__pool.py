@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption, ValidationError
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption, ValidationError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import POOL_MODULE
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.plan import PoolPlanner, converge
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.xml import pool_xml, read_pool
@@ -159,3 +159,23 @@ def test_mounted_pool_permissions_are_refused_on_remote_hypervisors(conn: Any) -
     want = values(name="p", type="fs", target="/m", source={"devices": ["/dev/sdb"]}, target_mode="0755")
     with pytest.raises(ValidationError, match=r"^target_mode: the permissions of a fs pool's mounted directory"):
         PoolPlanner(conn, "qemu+ssh://hv1/system", want).make()
+
+
+def test_a_refused_remote_build_points_to_build_false(conn: Any) -> None:
+    """libvirt refuses to build over data on a remote hypervisor (never probed): the message says what to do."""
+    lv = require_libvirt()
+    want = values(name="p", type="logical", source={"name": "vg", "devices": ["/dev/sdb"]})
+    planner = PoolPlanner(conn, "qemu+ssh://hv1/system", want)
+    plan = planner.make()
+    assert [action.description for action in plan.actions] == [
+        "define logical pool p",
+        "create volume group vg on /dev/sdb only if they hold no data",
+        "start pool p",
+    ]
+
+    def refuse() -> None:
+        raise lv.libvirtError("Device '/dev/sdb' already formatted using 'LVM2_member'")
+
+    with pytest.raises(KvmFleetError, match=r"^build: libvirt did not build pool p \(Device '/dev/sdb' already") as exc:
+        planner._remote_build(refuse, "volume group vg already exists or /dev/sdb hold data")
+    assert "declare the pool with build: false to use what is there" in str(exc.value)
