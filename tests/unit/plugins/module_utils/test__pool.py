@@ -174,6 +174,7 @@ def test_a_refused_remote_build_points_to_build_false(conn: Any) -> None:
     ]
 
     def refuse() -> None:
+        lv.virResetLastError()  # a libvirtError made here takes the thread's last error, if any
         raise lv.libvirtError("Device '/dev/sdb' already formatted using 'LVM2_member'")
 
     with pytest.raises(KvmFleetError, match=r"^build: libvirt did not build pool p \(Device '/dev/sdb' already") as exc:
