@@ -19,15 +19,25 @@ description:
   - Imports stream - the image is never held in memory. It is hashed on the way and appears under
     its final name only after the checksum matched. On a local hypervisor with a directory pool
     (C(dir), C(fs), C(netfs)) it is written into a hidden file in the pool directory and linked
-    under its name when verified; otherwise (remote hypervisors, other pool types, or
-    O(transfer=stream)) it is staged in a temporary file on the host that runs the module, verified,
-    and then sent into a new volume over libvirt's stream upload. A bad checksum or a broken
-    transfer leaves no volume and no temporary file behind (if the upload into a new volume fails,
-    that volume is deleted).
+    under its name when verified. Otherwise (remote hypervisors, other pool types, or
+    O(transfer=stream)) it is sent over libvirt's stream upload into a hidden staging volume of the
+    same pool (C(.NAME.kvmfleet-part-...)) - the bytes hashed are the bytes sent - and once verified
+    libvirt copies it under its final name on the hypervisor and the staging volume is deleted (a
+    source without a known length, such as an HTTP answer without C(Content-Length), is first
+    written to a temporary file on the host that runs the module). A bad checksum or a broken
+    transfer leaves no volume and no temporary file behind. A run that is killed cannot clean up; the
+    next import of the same name removes the hidden leftovers nobody writes to any more.
   - Base-image cache - an import without O(name) is named after the image and its checksum
     (C(debian-12-genericcloud-amd64-sha256-0123456789abcdef.qcow2)), so the same URL and checksum are
-    fetched once per pool and a new checksum makes a new volume. An import with O(name) is fetched
-    when no volume has that name; an existing volume of that name is kept as it is.
+    fetched once per pool and a new checksum makes a new volume.
+  - An import with O(name) is keyed by the name alone - when a volume of that name exists, nothing is
+    fetched and the volume is kept as it is, also when O(checksum) or O(url) changed (the checksum of
+    an existing volume is not recorded, and hashing it would read the whole image on every run). To
+    replace the image, delete the volume first (O(state=absent)) or import without O(name).
+  - Block pools (C(logical), C(zfs), C(rbd), C(iscsi)) hold raw volumes only, allocated in full
+    (libvirt makes a C(logical) volume allocated below its capacity a sparse LVM snapshot, which
+    fails once written). O(format=qcow2), O(backing_image) or a qcow2 image to import there fail
+    naming the field; a blank volume there is raw by default.
   - The volume is deleted only with O(state=absent).
 author:
   - kvmfleet maintainers (@kvmfleet)
@@ -36,6 +46,13 @@ extends_documentation_fragment:
   - kvmfleet.kvm.attributes
   - kvmfleet.kvm.attributes.action
   - kvmfleet.kvm.attributes.converge
+attributes:
+  async:
+    support: partial
+    details:
+      - With C(async) the module runs as a module process, except an import of a controller-side
+        O(src) (O(remote_src=false)), which fails - copy the file to the managed host first and set
+        O(remote_src=true).
 options:
   name:
     description:
@@ -43,7 +60,11 @@ options:
         name gets one with its checksum in it (see the base-image cache above).
     type: str
   pool:
-    description: The storage pool, which must be active.
+    description:
+      - The storage pool, which must be active.
+      - In check mode a pool that does not exist yet (an earlier task would create it) is not an
+        error - the result predicts the volume created or imported into it (V(changed)); a real run
+        fails when the pool is missing.
     type: str
     default: default
   capacity:
@@ -55,9 +76,10 @@ options:
     type: raw
   format:
     description:
-      - V(qcow2) or V(raw). Default for a new blank volume and an overlay - V(qcow2); for a clone -
-        the source's format. For an import - the format the image must have (it is detected from
-        the image; a mismatch fails and keeps nothing). Cannot change in place.
+      - V(qcow2) or V(raw). Default for a new blank volume and an overlay - V(qcow2) (V(raw) in a
+        block pool, which takes raw volumes only); for a clone - the source's format. For an import -
+        the format the image must have (it is detected from the image; a mismatch fails and keeps
+        nothing). Cannot change in place.
     type: str
     choices: [qcow2, raw]
   backing_image:
@@ -75,7 +97,7 @@ options:
         M(ansible.builtin.copy) looks up its C(src)), which the action plugin copies to the managed
         host's temporary directory first - only when the volume does not exist yet - and removes
         afterwards (when the managed host is the controller, the file is read where it is). Not with
-        C(async). With O(remote_src=true) an absolute path on the managed host.
+        C(async) (see the C(async) attribute). With O(remote_src=true) an absolute path on the managed host.
     type: str
   remote_src:
     description: O(src) is a file on the managed host (the host that runs the module), not on the controller.
@@ -85,6 +107,8 @@ options:
     description:
       - Checksum of the image to import, as C(algorithm:hex digest) with algorithm V(sha256) or
         V(sha512). Required with O(url) and O(src); the algorithm is never guessed.
+      - Verified when the image is fetched. An existing volume of O(name) is not compared with it
+        (see the description - a new checksum with the same O(name) keeps the old image).
     type: str
   url_headers:
     description: HTTP headers for O(url), such as an C(Authorization) header. Not logged.
@@ -107,8 +131,8 @@ options:
     default: auto
   tmp_dir:
     description:
-      - Absolute path of the directory on the host that runs the module where a stream import is
-        staged. Default - the module's temporary directory (Ansible's remote C(tmp)), or the system's
+      - Absolute path of the directory on the host that runs the module where a stream import whose
+        length is not known in advance (no C(Content-Length)) is staged before its upload. Default - the module's temporary directory (Ansible's remote C(tmp)), or the system's
         temporary directory when the module runs in the worker process (see the C(action) attribute).
     type: str
   state:
@@ -125,9 +149,13 @@ notes:
     Ansible's worker, but an import that has to happen runs as a module process.
   - The checksum of an existing volume is not recomputed on every run (that would read the whole
     image); the base-image cache relies on the name. Delete the volume to fetch it again.
-  - If the module process is killed in the middle of a stream upload, the new volume may be left
-    with partial data under its final name; the direct write into a pool directory does not have
-    this window.
+  - Over libvirt's stream, a qcow2 image in a C(dir), C(fs) or C(netfs) pool is copied from the
+    staging volume by libvirt with C(qemu-img convert) - the same disk contents, but the file's bytes
+    may differ from the verified image (a raw image is copied byte for byte). The direct write into
+    a local pool directory keeps the image's own bytes.
+  - Hidden leftovers of a killed run are removed by the next import of the same name once nobody has
+    written to them for 10 minutes (pools of files), or 24 hours after they were started (block
+    pools, which report no modification time).
 seealso:
   - module: kvmfleet.kvm.pool
   - module: kvmfleet.kvm.guest
@@ -193,8 +221,8 @@ state:
   type: str
   sample: present
 path:
-  description: The volume's path on the hypervisor.
-  returned: when the volume exists after the run (not for a volume that check mode would create)
+  description: The volume's path on the hypervisor; with O(state=absent), the path of the volume that was (or would be) deleted.
+  returned: when the volume exists before or after the run (not for a volume that check mode would create)
   type: str
   sample: /srv/libvirt/images/web1-root.qcow2
 capacity:
