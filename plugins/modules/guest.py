@@ -262,7 +262,8 @@ options:
     description:
       - cloud-init NoCloud data, written to a seed ISO volume V(<name>-cidata.iso) attached as a cdrom.
         The ISO is rebuilt only when its content changes (a digest is kept in the guest's metadata).
-      - Needs C(genisoimage), C(mkisofs) or C(xorrisofs) on the host that runs the module.
+      - The module writes the ISO itself (ISO 9660 with Joliet names, volume label V(cidata)); no ISO tool is
+        needed on the host that runs it. The same content always gives the same image.
     type: dict
     suboptions:
       user_data:
