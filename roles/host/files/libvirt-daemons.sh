@@ -2,6 +2,8 @@
 # kvmfleet.kvm.host: runs the libvirt daemons where no init system does (containers, CI machines).
 #   libvirt-daemons.sh start SBIN SOCKET DAEMON...   start those not running (pidfile /run/DAEMON.pid)
 #   libvirt-daemons.sh restart SBIN SOCKET DAEMON    stop one daemon (SIGTERM, wait) and start it again
+# LIBVIRTD_ARGS: more arguments of libvirtd (the role passes --listen when listen_tcp or listen_tls is on); a
+# running libvirtd whose --listen differs from them is restarted by start.
 # Prints "started DAEMON" for each daemon it started. Running guests keep running across a restart of
 # libvirtd/virtqemud: QEMU processes are not its children, and it reconnects to them when it starts.
 set -eu
@@ -20,30 +22,51 @@ running() {
     [ -n "$pid" ] && alive "$pid" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]
 }
 
+args() {
+    if [ "$1" = libvirtd ]; then echo "${LIBVIRTD_ARGS:-}"; fi
+}
+
 start() {
-    "$sbin/$1" -d
+    # shellcheck disable=SC2046  # the arguments are words
+    "$sbin/$1" -d $(args "$1")
     echo "started $1"
+}
+
+stop() {
+    if running "$1"; then
+        pid=$(cat "/run/$1.pid")
+        kill -TERM "$pid"
+        i=0
+        while alive "$pid"; do
+            i=$((i + 1))
+            [ "$i" -lt 300 ] || { echo "$1 (pid $pid) did not stop within 30 s" >&2; exit 1; }
+            sleep 0.1
+        done
+    fi
+}
+
+# whether the running daemon listens on the network (--listen, -l) as its arguments now want
+listens_as_wanted() {
+    pid=$(cat "/run/$1.pid")
+    now=$(tr '\0' '\n' <"/proc/$pid/cmdline" | grep -cxE -e '--listen|-l') || true
+    wanted=$(args "$1" | tr ' ' '\n' | grep -cxE -e '--listen|-l') || true
+    [ "$now" = "$wanted" ]
 }
 
 case $action in
     start)
         for daemon in "$@"; do
-            running "$daemon" || start "$daemon"
+            if ! running "$daemon"; then
+                start "$daemon"
+            elif ! listens_as_wanted "$daemon"; then
+                stop "$daemon"
+                start "$daemon"
+            fi
         done
         ;;
     restart)
-        daemon=$1
-        if running "$daemon"; then
-            pid=$(cat "/run/$daemon.pid")
-            kill -TERM "$pid"
-            i=0
-            while alive "$pid"; do
-                i=$((i + 1))
-                [ "$i" -lt 300 ] || { echo "$daemon (pid $pid) did not stop within 30 s" >&2; exit 1; }
-                sleep 0.1
-            done
-        fi
-        start "$daemon"
+        stop "$1"
+        start "$1"
         ;;
     *)
         echo "usage: $0 start|restart SBIN SOCKET DAEMON..." >&2
