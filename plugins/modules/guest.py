@@ -14,8 +14,9 @@ description:
     libvirt reports. Values libvirt fills in (MAC and PCI addresses, UUID, controllers, seclabel)
     never count as a change.
   - Each difference is applied live on a running guest when libvirt allows it (vCPUs up to
-    O(max_vcpus), memory up to O(max_memory), NIC and disk attach and detach, cdrom media, link
-    state, disk growth, title, description, tags, autostart) and persisted; any other difference is
+    O(max_vcpus), memory up to O(max_memory) through the balloon, NIC attach and detach, attach and
+    detach of disks on the V(virtio) and V(scsi) buses, cdrom media, link state, disk growth, title,
+    description, tags, autostart) and persisted; any other difference is
     persisted and takes effect at the next boot, reported in RV(reboot_required). The guest is
     restarted for it only with O(restart=if_needed).
   - Nothing is recreated silently; a difference that cannot be made in place (O(uuid), O(arch))
@@ -152,7 +153,7 @@ options:
     description: Back the guest's memory with huge pages.
     type: bool
   balloon:
-    description: A virtio memory balloon (needed to change O(memory) live). libvirt adds one by default.
+    description: A virtio memory balloon (needed to change O(memory) live; without it a memory change waits for the next boot). libvirt adds one by default.
     type: bool
   tb_cache:
     description:
@@ -165,6 +166,8 @@ options:
         a new blank volume (O(disks[].size)), an existing volume (O(disks[].volume)) or path
         (O(disks[].path)), or a cdrom. Volumes are created when absent; sizes grow, never shrink.
       - When set, the list is complete - disks not in it are detached (their volumes are kept).
+      - QEMU cannot hot-plug V(sata) disks - on a running guest, adding or removing one changes the
+        persistent definition only and is reported in RV(reboot_required).
     type: list
     elements: dict
     suboptions:

@@ -185,6 +185,31 @@ def test_attach_interface_live(
     assert [link.get("state") if link is not None else "up" for link in links] == ["up", "up"]
 
 
+def test_sata_disk_on_a_running_guest_waits_for_the_next_boot(
+    triad, prefix: str, tiny_image: Path, test_pool: dict[str, str], tmp_path: Path
+) -> None:
+    """QEMU cannot hot-plug sata: the disk goes into the persistent definition only, reported, no restart."""
+    name = f"{prefix}sata"
+    base = tiny(name, tiny_image, tmp_path / "serial.log", disks=[{"pool": test_pool["name"], "size": "16MiB"}],
+                state="running")  # fmt: skip
+    kvmtest.run_playbook([{"kvmfleet.kvm.guest": base}])
+    pid = qemu_pid(name)
+    sata = {"pool": test_pool["name"], "size": "16MiB", "bus": "sata"}
+
+    check, apply, recheck, reapply = triad({"kvmfleet.kvm.guest": {**base, "disks": [*base["disks"], sata]}})
+
+    assert apply["actions"] == [
+        f"create volume {name}-sda.qcow2 (16MiB qcow2)",
+        "attach disk sda to the persistent definition (the running guest follows at its next boot)",
+    ]
+    for result in (check, apply, recheck, reapply):
+        assert result["reboot_required"] is True and result["reboot_required_fields"] == ["disks[sda]"]
+    assert recheck["actions"] == [] and reapply["actions"] == []
+    assert qemu_pid(name) == pid
+    assert "sda" in [d.find("target").get("dev") for d in domxml(name, inactive=True).findall("devices/disk")]
+    assert "sda" not in [d.find("target").get("dev") for d in domxml(name).findall("devices/disk")]
+
+
 def test_stopped_then_absent_keeps_volumes_unless_asked(
     triad, prefix: str, tiny_image: Path, test_pool: dict[str, str], tmp_path: Path
 ) -> None:

@@ -56,6 +56,9 @@ _SPECIAL = {
 }
 _DICTS = ("cpu", "console", "graphics", "watchdog")
 SEED_META = "cloud-init-target"
+# buses QEMU can hot-plug a disk on; a disk on any other bus (sata, ide, fdc) is added or removed in the
+# persistent definition only and reaches a running guest at its next boot
+HOTPLUG_BUSES = ("virtio", "scsi", "usb")
 
 
 class HostContext:
@@ -543,18 +546,21 @@ class GuestPlanner:
             live_value = up.live["memory_target"]
         if not differs(wanted, live_value, compare):
             return
-        if update == LIVE and self._live_possible(up.dom, name, wanted):
+        if update == LIVE and self._live_possible(up, name, wanted):
             if not config_differs:
                 up.plan.diff.add(name, show(name, live_value), show(name, wanted), update)
             up.plan.add(f"set {name} to {show(name, wanted)} on the running guest", self._live_call(name, wanted))
         else:
             up.plan.reboot_required.append(name)
 
-    def _live_possible(self, dom: Any, name: str, wanted: Any) -> bool:
+    def _live_possible(self, up: Update, name: str, wanted: Any) -> bool:
+        """Whether the running guest takes this value now: memory through its balloon up to its maximum,
+        vCPUs up to their maximum, the metadata always."""
         if name == "memory":
-            return wanted <= dom.maxMemory() * 1024
+            # without a balloon device (balloon: false) the running guest's memory cannot change
+            return bool((up.live or {}).get("balloon")) and wanted <= up.dom.maxMemory() * 1024
         if name == "vcpus":
-            return wanted <= dom.vcpusFlags(self.lv.VIR_DOMAIN_AFFECT_LIVE | self.lv.VIR_DOMAIN_VCPU_MAXIMUM)
+            return wanted <= up.dom.vcpusFlags(self.lv.VIR_DOMAIN_AFFECT_LIVE | self.lv.VIR_DOMAIN_VCPU_MAXIMUM)
         return name in ("title", "description", "tags")
 
     def _live_call(self, name: str, wanted: Any) -> Callable[[], None]:
@@ -623,7 +629,6 @@ class GuestPlanner:
         seed_target = gx.read_meta(ET.fromstring(up.config_xml), SEED_META)
         actual = {disk["target"]: disk for disk in up.config["disks"] if disk["target"] != seed_target}
         live_disks = {disk["target"]: disk for disk in (up.live or {}).get("disks", [])}
-        flags = self.lv.VIR_DOMAIN_AFFECT_CONFIG | (self.lv.VIR_DOMAIN_AFFECT_LIVE if up.running else 0)
         wanted_targets = set()
         for disk in self.want["disks"]:
             target = disk["target"]
@@ -632,11 +637,17 @@ class GuestPlanner:
             have = actual.get(target)
             if have is None:
                 xml = gx.to_string(gx.disk_element(element_values))
-                up.plan.diff.add(f"disks[{target}]", None, self._display("disks", [disk])[0], LIVE)
-                up.plan.add(
-                    f"attach disk {target}" + (" to the running guest" if up.running else ""),
-                    self._device_call("attach", xml, flags),
+                hotplug = self._hotplug(up, disk["bus"])
+                up.plan.diff.add(
+                    f"disks[{target}]", None, self._display("disks", [disk])[0], LIVE if hotplug else NEXT_BOOT
                 )
+                up.plan.add(
+                    f"attach disk {target}"
+                    + (" to the running guest" if hotplug and up.running else self._next_boot_note(up)),
+                    self._device_call("attach", xml, self._device_flags(up, hotplug)),
+                )
+                if up.running and not hotplug:
+                    up.plan.reboot_required.append(f"disks[{target}]")
                 continue
             keys = [
                 k
@@ -665,7 +676,7 @@ class GuestPlanner:
                 )
                 for key, value in changed.items():
                     up.plan.diff.add(f"disks[{target}].{key}", have[key], value, LIVE)
-                up.plan.add(f"change the media in {target}", self._device_call("update", xml, flags))
+                up.plan.add(f"change the media in {target}", self._device_call("update", xml, self._device_flags(up)))
                 continue
             if changed:
                 for key, value in changed.items():
@@ -675,8 +686,10 @@ class GuestPlanner:
                     (f"disks[{target}]", lambda root, t=target, m=merged: gx.patch_disk(gx.find_disk(root, t), m))
                 )
             live_have = live_disks.get(target)
-            if (live_have is not None and any(differs(disk[k], live_have[k]) for k in keys if k not in changed)) or (
-                changed and up.running
+            if up.running and (
+                changed
+                or live_have is None  # attached to the persistent definition only, before this run
+                or any(differs(disk[k], live_have[k]) for k in keys)
             ):
                 up.plan.reboot_required.append(f"disks[{target}]")
             grow = up.storage["grow"].get(target)
@@ -698,16 +711,40 @@ class GuestPlanner:
         for target, have in actual.items():
             if target not in wanted_targets:
                 xml = gx.to_string(gx.disk_element({**have, "format": have["format"] or "raw"}))
+                hotplug = self._hotplug(up, have["bus"])
                 up.plan.diff.add(
                     f"disks[{target}]",
                     {k: v for k, v in have.items() if v is not None and k not in ("size", "backing_image")},
                     None,
-                    LIVE,
+                    LIVE if hotplug else NEXT_BOOT,
                 )
                 up.plan.add(
-                    f"detach disk {target}" + (" from the running guest" if up.running else " (the volume is kept)"),
-                    self._device_call("detach", xml, flags),
+                    f"detach disk {target}"
+                    + (
+                        " from the running guest"
+                        if hotplug and up.running
+                        else self._next_boot_note(up, "from") or " (the volume is kept)"
+                    ),
+                    self._device_call("detach", xml, self._device_flags(up, hotplug)),
                 )
+                if up.running and not hotplug:
+                    up.plan.reboot_required.append(f"disks[{target}]")
+        # detached from the persistent definition only, before this run: still there until the next boot
+        for target in live_disks:
+            if target not in actual and target != seed_target and target not in wanted_targets:
+                up.plan.reboot_required.append(f"disks[{target}]")
+
+    def _hotplug(self, up: Update, bus: Optional[str]) -> bool:
+        """Whether a disk on ``bus`` is attached and detached live (True also for a guest that is off)."""
+        return not up.running or bus in HOTPLUG_BUSES
+
+    def _device_flags(self, up: Update, hotplug: bool = True) -> int:
+        """Flags of a device call: the persistent definition, and a running guest where the device hot-plugs."""
+        return self.lv.VIR_DOMAIN_AFFECT_CONFIG | (self.lv.VIR_DOMAIN_AFFECT_LIVE if up.running and hotplug else 0)
+
+    @staticmethod
+    def _next_boot_note(up: Update, to: str = "to") -> str:
+        return f" {to} the persistent definition (the running guest follows at its next boot)" if up.running else ""
 
     def _device_call(self, kind: str, xml: str, flags: int) -> Callable[[], None]:
         def call() -> None:
@@ -727,7 +764,7 @@ class GuestPlanner:
         actual = list(up.config["interfaces"])
         by_mac = {nic["mac"]: nic for nic in actual}
         live_by_mac = {nic["mac"]: nic for nic in (up.live or {}).get("interfaces", [])}
-        flags = self.lv.VIR_DOMAIN_AFFECT_CONFIG | (self.lv.VIR_DOMAIN_AFFECT_LIVE if up.running else 0)
+        flags = self._device_flags(up)
         # an interface listed with its MAC is that interface; one without is the one at its position,
         # unless another listed interface names that one's MAC
         matched: set[str] = set()

@@ -365,3 +365,125 @@ def test_apply_then_replan_changes_nothing(conn: Any, name: str) -> None:
     assert again.actions == [], [a.description for a in again.actions]
     assert not again.diff and again.reboot_required == []
     conn.storagePoolLookupByName("default-pool").storageVolLookupByName(f"{name}-vda.qcow2").delete(0)
+
+
+# ---------------------------------------------------------------------------------------------- classification
+
+NEXT = " {} the persistent definition (the running guest follows at its next boot)"
+CLASSIFY_BASE: dict[str, Any] = {
+    "memory": "256MiB",
+    "max_memory": "512MiB",
+    "vcpus": 1,
+    "max_vcpus": 2,
+    "balloon": True,  # libvirt's QEMU driver adds one by default; the test driver does not
+    "disks": [{"path": "/guest/a.img", "format": "raw"}, {"path": "/guest/b.img", "format": "raw", "bus": "sata"}],
+}
+VDA = {"path": "/guest/a.img", "format": "raw"}
+SDA = {"path": "/guest/b.img", "format": "raw", "bus": "sata"}
+
+
+@pytest.mark.parametrize(
+    ("state", "base", "change", "actions", "reboot"),
+    [
+        # disks: virtio and scsi hot-plug; sata does not (QEMU cannot): persistent definition only
+        ("running", {}, {"disks": [VDA, SDA, {"path": "/guest/c.img"}]}, ["attach disk vdb to the running guest"], []),
+        (
+            "running",
+            {},
+            {"disks": [VDA, SDA, {"path": "/guest/c.img", "bus": "scsi"}]},
+            ["attach disk sdb to the running guest"],
+            [],
+        ),
+        (
+            "running",
+            {},
+            {"disks": [VDA, SDA, {"path": "/guest/c.img", "bus": "sata"}]},
+            ["attach disk sdb" + NEXT.format("to")],
+            ["disks[sdb]"],
+        ),
+        ("running", {}, {"disks": [SDA]}, ["detach disk vda from the running guest"], []),
+        ("running", {}, {"disks": [VDA]}, ["detach disk sda" + NEXT.format("from")], ["disks[sda]"]),
+        ("stopped", {}, {"disks": [VDA, SDA, {"path": "/guest/c.img", "bus": "sata"}]}, ["attach disk sdb"], []),
+        ("stopped", {}, {"disks": [VDA]}, ["detach disk sda (the volume is kept)"], []),
+        # memory: live through the balloon up to the maximum; without a balloon, at the next boot
+        (
+            "running",
+            {},
+            {"memory": "384MiB"},
+            ["set memory to 384MiB on the running guest", "update the persistent definition: memory"],
+            [],
+        ),
+        (
+            "running",
+            {"balloon": False},
+            {"memory": "384MiB"},
+            ["update the persistent definition: memory"],
+            ["memory"],
+        ),
+        (
+            "running",
+            {},
+            {"memory": "1GiB", "max_memory": "1GiB"},
+            ["update the persistent definition: max_memory, memory"],
+            ["max_memory", "memory"],
+        ),
+        ("stopped", {"balloon": False}, {"memory": "384MiB"}, ["update the persistent definition: memory"], []),
+        # vCPUs up to the maximum, metadata: live; the rest: next boot
+        (
+            "running",
+            {},
+            {"vcpus": 2},
+            ["set vcpus to 2 on the running guest", "update the persistent definition: vcpus"],
+            [],
+        ),
+        (
+            "running",
+            {},
+            {"title": "t"},
+            ["set title to t on the running guest", "update the persistent definition: title"],
+            [],
+        ),
+        ("running", {}, {"on_crash": "preserve"}, ["update the persistent definition: on_crash"], ["on_crash"]),
+        ("running", {}, {"balloon": False}, ["update the persistent definition: balloon"], ["balloon"]),
+        (
+            "running",
+            {},
+            {"graphics": {"type": "vnc", "password": "pw"}},
+            ["update the persistent definition: graphics"],
+            ["graphics"],
+        ),
+    ],
+)
+def test_each_change_is_classified_live_or_next_boot(
+    conn: Any,
+    name: str,
+    state: str,
+    base: dict[str, Any],
+    change: dict[str, Any],
+    actions: list[str],
+    reboot: list[str],
+) -> None:
+    execute(plan(conn, name=name, state=state, **{**CLASSIFY_BASE, **base}))
+    options = {**CLASSIFY_BASE, **base, **change}
+    result = plan(conn, name=name, state=state, **options)
+    assert [a.description for a in result.actions] == actions
+    assert sorted(result.reboot_required) == reboot
+
+
+def test_a_disk_only_in_the_persistent_definition_still_needs_the_reboot(conn: Any, name: str) -> None:
+    """After a sata disk was attached (or detached) for the next boot, a rerun changes nothing but says so."""
+    execute(plan(conn, name=name, state="running", **CLASSIFY_BASE))
+    dom = conn.lookupByName(name)
+    root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    gx.devices(root).remove(gx.find_disk(root, "sda"))
+    gx.devices(root).append(gx.disk_element({**SDA, "device": "disk", "target": "sdb", "path": "/guest/c.img"}))
+    conn.defineXML(gx.to_string(root))
+    assert dom.isActive()
+    again = plan(
+        conn,
+        name=name,
+        state="running",
+        **{**CLASSIFY_BASE, "disks": [VDA, {**SDA, "path": "/guest/c.img", "target": "sdb"}]},
+    )
+    assert again.actions == [], [a.description for a in again.actions]
+    assert sorted(again.reboot_required) == ["disks[sda]", "disks[sdb]"]
