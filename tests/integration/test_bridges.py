@@ -93,7 +93,9 @@ def nshost() -> Iterator[dict[str, Any]]:
         shutil.rmtree(state, ignore_errors=True)
 
 
-def run_role(h: dict[str, Any], role_vars: dict[str, Any], check: bool = False) -> dict[str, Any]:
+def run_role(
+    h: dict[str, Any], role_vars: dict[str, Any], check: bool = False, tags: str | None = None
+) -> dict[str, Any]:
     """Run the bridges role inside the host namespace; return the apply task's result and the stats."""
     play = {
         "name": "bridges",
@@ -123,6 +125,8 @@ def run_role(h: dict[str, Any], role_vars: dict[str, Any], check: bool = False) 
         ]
         if check:
             cmd.append("--check")
+        if tags:
+            cmd += ["--tags", tags]
         env = kvmtest.ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     data = json.loads(proc.stdout)
@@ -163,23 +167,43 @@ def test_wrong_address_on_the_uplink_bridge_rolls_back_by_itself(nshost: dict[st
     assert "rollback: done" in (h["state"] / "rollback.log").read_text()
 
 
-def test_correct_change_stays_and_reruns_unchanged(nshost: dict[str, Any]) -> None:
+def snapshot(h: dict[str, Any]) -> dict[str, Any]:
+    """What a run that must change nothing could change: links, addresses, configuration, state."""
+    etc = [h["etc"] / "interfaces", *sorted(h["etc"].glob("interfaces.d/*"))]
+    return {
+        "links": sorted(
+            (link["ifname"], link.get("master"), link["mtu"])
+            for link in json.loads(ns(h["host"], "ip", "-j", "link").stdout)
+        ),
+        "addresses": sorted(
+            (link["ifname"], a["local"], a["prefixlen"])
+            for link in json.loads(ns(h["host"], "ip", "-j", "addr", "show", "scope", "global").stdout)
+            for a in link["addr_info"]
+            if "local" in a
+        ),
+        "etc": {str(path): path.read_text() for path in etc},
+        "state": sorted(path.name for path in h["state"].iterdir()),
+        "tmp": sorted(Path(tempfile.gettempdir()).glob("kvmfleet-bridges-*")),
+    }
+
+
+def test_check_apply_check_apply_and_the_change_stays(nshost: dict[str, Any]) -> None:
+    """The triad: changed, changed, not changed, not changed. Check mode writes nothing to the host
+    (the state directory is not even created) and predicts what the real run does."""
     h = nshost
     bridge = f"kvt{h['tag']}b"
-    good = bridge_vars(h, f"{h['net']}.2/24")  # the uplink's address moves onto the bridge
+    state = h["state"] / "state"
+    good = {**bridge_vars(h, f"{h['net']}.2/24"), "bridges_state_dir": str(state)}
+    before = snapshot(h)
 
-    checked = run_role(h, good, check=True)
-    assert checked["apply"]["changed"] is True and checked["apply"]["stdout_lines"][-1] == "would change"
-    assert bridge not in ns(h["host"], "ip", "-br", "link").stdout  # check mode changed nothing
-
-    applied = run_role(h, good)
-    assert applied["apply"]["changed"] is True, applied["apply"]
-    assert applied["stats"]["failures"] == 0
-    again = run_role(h, good)
-    assert again["stats"]["changed"] == 0 and again["stats"]["failures"] == 0
+    results = [run_role(h, good, check=check) for check in (True, False, True, False)]
+    assert [r["stats"]["changed"] for r in results] == [1, 1, 0, 0], [r["apply"] for r in results]
+    assert [r["stats"]["failures"] for r in results] == [0, 0, 0, 0]
+    assert [r["apply"]["stdout_lines"][-1] for r in results] == ["would change", "changed", "unchanged", "unchanged"]
+    assert snapshot(h)["tmp"] == before["tmp"]  # check mode removed its temporary directory
 
     time.sleep(12)  # past the rollback deadline: the confirmed change stays
-    assert not (h["state"] / "rolled-back").exists()
+    assert not (state / "rolled-back").exists() and not (state / "armed").exists()
     assert reaches(h["host"], f"{h['net']}.1")
     assert f"master {bridge}" in ns(h["host"], "ip", "link", "show", h["uplink"]).stdout
     assert f"{h['net']}.2/24" in ns(h["host"], "ip", "-br", "addr", "show", bridge).stdout
@@ -190,6 +214,106 @@ def test_correct_change_stays_and_reruns_unchanged(nshost: dict[str, Any]) -> No
     assert f"bridge_ports {h['uplink']}" in ours and f"address {h['net']}.2/24" in ours
     main = h["etc"].joinpath("interfaces").read_text()
     assert f"# kvmfleet.kvm.bridges took over: iface {h['uplink']} inet static" in main
+    assert (state / "backup" / "interfaces").read_text() == h["main"]
+
+
+def test_check_mode_writes_nothing_on_the_host(nshost: dict[str, Any]) -> None:
+    h = nshost
+    state = h["state"] / "state"
+    before = snapshot(h)
+    checked = run_role(h, {**bridge_vars(h, f"{h['net']}.2/24"), "bridges_state_dir": str(state)}, check=True)
+    assert checked["apply"]["changed"] is True and checked["apply"]["stdout_lines"][-1] == "would change"
+    assert not state.exists()
+    assert snapshot(h) == before
+
+
+@pytest.mark.parametrize(
+    "drift",
+    [
+        pytest.param(("ip", "addr", "del", "ADDRESS", "dev", "BRIDGE"), id="address-removed"),
+        pytest.param(("ip", "link", "set", "UPLINK", "nomaster"), id="port-removed"),
+    ],
+)
+def test_a_change_by_hand_is_seen_and_undone(nshost: dict[str, Any], drift: tuple[str, ...]) -> None:
+    h = nshost
+    bridge = f"kvt{h['tag']}b"
+    good = bridge_vars(h, f"{h['net']}.2/24")
+    assert run_role(h, good)["apply"]["changed"] is True
+    cmd = [part.replace("ADDRESS", f"{h['net']}.2/24").replace("BRIDGE", bridge).replace("UPLINK", h["uplink"])
+           for part in drift]  # fmt: skip
+    ns(h["host"], *cmd)
+
+    checked = run_role(h, good, check=True)
+    assert checked["apply"]["stdout_lines"][-1] == "would change"
+    applied = run_role(h, good)
+    assert applied["apply"]["changed"] is True and applied["stats"]["failures"] == 0, applied["apply"]
+    assert f"master {bridge}" in ns(h["host"], "ip", "link", "show", h["uplink"]).stdout
+    assert f"{h['net']}.2/24" in ns(h["host"], "ip", "-br", "addr", "show", bridge).stdout
+    assert run_role(h, good)["stats"]["changed"] == 0
+
+
+def test_a_rerun_while_a_rollback_is_pending_waits_for_it(nshost: dict[str, Any]) -> None:
+    """A rollback armed by a failed apply has not fired yet when the role runs again. The rerun must
+    neither report "unchanged" (the rollback would undo it later) nor save the broken configuration as
+    the one to come back to: it waits for the rollback, then applies from the known-good state."""
+    h = nshost
+    bridge = f"kvt{h['tag']}b"
+    wrong = bridge_vars(h, "198.51.100.2/24")
+    good = bridge_vars(h, f"{h['net']}.2/24")
+    log = h["state"] / "rollback.log"
+
+    first = run_role(h, wrong)
+    assert first["apply"].get("failed") is True, first["apply"]
+    assert (h["state"] / "armed").exists() and not log.exists()  # pending
+
+    checked = run_role(h, good, check=True)  # check mode says so, and waits for nothing
+    assert checked["apply"]["stdout_lines"][-1] == "would change"
+    assert "is pending" in checked["apply"]["stdout"]
+
+    again = run_role(h, wrong)  # the same broken change: the rollback fires first, then it fails again
+    assert again["apply"].get("failed") is True, again["apply"]
+    assert "is pending: waiting" in again["apply"]["stdout"]
+    assert log.read_text().count("rollback: done") == 1
+    assert (h["state"] / "backup" / "interfaces").read_text() == h["main"]  # still the known-good one
+
+    fixed = run_role(h, good)  # waits for the second rollback, then the correct change stays
+    assert fixed["apply"]["changed"] is True and fixed["stats"]["failures"] == 0, fixed["apply"]
+    assert "is pending: waiting" in fixed["apply"]["stdout"]
+    assert log.read_text().count("rollback: done") == 2
+    time.sleep(12)  # past every deadline
+    assert log.read_text().count("rollback: done") == 2
+    assert reaches(h["host"], f"{h['net']}.1")
+    assert f"master {bridge}" in ns(h["host"], "ip", "link", "show", h["uplink"]).stdout
+    assert f"{h['net']}.2/24" in ns(h["host"], "ip", "-br", "addr", "show", bridge).stdout
+    assert (h["state"] / "backup" / "interfaces").read_text() == h["main"]
+    assert run_role(h, good)["stats"]["changed"] == 0
+
+
+def test_a_switch_that_fails_is_rolled_back_at_once(nshost: dict[str, Any]) -> None:
+    """The apply script alone (the role's checks would refuse this input): a port that does not
+    exist when the switch happens fails the switch, and the previous configuration comes back at
+    once, without waiting for the deadline."""
+    h = nshost
+    bridge, state = f"kvt{h['tag']}b", h["state"]
+    shutil.copy(kvmtest.ROOT / "roles/bridges/files/kvmfleet-netapply", state)
+    state.joinpath("bundle").write_text(
+        f"### FILE kvmfleet-bridges\niface kvt{h['tag']}x inet manual\n\nauto {bridge}\n"
+        f"iface {bridge} inet static\n    address {h['net']}.2/24\n    bridge_ports {h['uplink']} kvt{h['tag']}x\n"
+    )
+    state.joinpath("ports").write_text(f"{h['uplink']}\nkvt{h['tag']}x\n")
+    state.joinpath("targets").write_text(f"{h['net']}.1\n")
+    state.joinpath("settings").write_text("BACKEND=ifupdown\nCHECK_TIMEOUT=2\nROLLBACK_TIMEOUT=600\n")
+    proc = ns(h["host"], "bash", str(state / "kvmfleet-netapply"), str(state), check=False)
+    last = proc.stdout.strip().splitlines()[-1]
+    assert proc.returncode == 3 and last.startswith("failed: the new configuration did not come up"), proc.stdout
+    assert f"no interface kvt{h['tag']}x after the switch" in last and "previous configuration was restored" in last
+    assert (state / "rolled-back").exists() and not (state / "armed").exists()
+    assert not (state / "rollback.pid").exists()  # the armed rollback was disarmed: it restored already
+    assert bridge not in ns(h["host"], "ip", "-br", "link").stdout
+    assert f"{h['net']}.2/24" in ns(h["host"], "ip", "-br", "addr", "show", h["uplink"]).stdout
+    assert h["etc"].joinpath("interfaces").read_text() == h["main"]
+    assert not h["etc"].joinpath("interfaces.d/kvmfleet-bridges").exists()
+    assert kvmtest.wait_until(lambda: reaches(h["host"], f"{h['net']}.1"), 10)
 
 
 VLAN_VARS = {
@@ -215,52 +339,129 @@ VLAN_VARS = {
                             "mtu=9000", "method=auto"]),
     ],
 )  # fmt: skip
-def test_vlan_bridge_configuration_per_backend_in_check_mode(
-    nshost: dict[str, Any], backend: str, expected: list[str]
-) -> None:
+def test_vlan_bridge_configuration_per_backend(nshost: dict[str, Any], backend: str, expected: list[str]) -> None:
     """What each backend gets for a VLAN bridge. These machines' kernel has no 8021q module (`ip link
-    add ... type vlan`: "Unknown device type"), so VLAN interfaces cannot be created here: the
-    rendered configuration is checked, in check mode, which changes nothing on the host."""
+    add ... type vlan`: "Unknown device type"), so VLAN interfaces cannot be created here: check mode
+    predicts a change, and `--tags bridges_configure` stages the configuration without applying it."""
     h = nshost
     bridge, uplink = f"kvt{h['tag']}b", h["uplink"]
     role_vars = json.loads(json.dumps(VLAN_VARS).replace("UPLINK", uplink).replace("BRIDGE", bridge))
-    role_vars["bridges_check_targets"] = [f"{h['net']}.1"]
-    result = run_role(h, {**role_vars, "bridges_backend": backend}, check=True)
+    role_vars = {**role_vars, "bridges_check_targets": [f"{h['net']}.1"], "bridges_backend": backend}
+    before = snapshot(h)
+    result = run_role(h, role_vars, check=True)
     assert result["apply"]["changed"] is True and result["apply"]["stdout_lines"][-1] == "would change"
+    assert snapshot(h) == before
+
+    staged = run_role(h, role_vars, tags="bridges_configure")
+    assert staged["stats"]["failures"] == 0 and "not run" in staged["apply"]
     bundle = (h["state"] / "bundle").read_text()
     for line in expected:
         assert line.replace("UPLINK", uplink).replace("BRIDGE", bridge) in bundle, bundle
     assert f"BACKEND={backend}" in (h["state"] / "settings").read_text()
-    assert bridge not in ns(h["host"], "ip", "-br", "link").stdout
-    assert h["etc"].joinpath("interfaces").read_text() == h["main"]
+    assert {**snapshot(h), "state": before["state"]} == before  # only the state directory was written
 
 
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [
-        ({"bridges_check_targets": []}, "bridges_check_targets"),
-        ({"bridges_list": [{"name": "b" * 16, "ports": []}]}, "bridges_list[0]"),
-        (
-            {"bridges_list": [{"name": "kvtb1", "ports": ["p"]}, {"name": "kvtb2", "ports": ["p"]}]},
-            "bridges_list[].ports",
-        ),
-        ({"bridges_list": [{"name": "kvtb1", "dhcp": True, "addresses": ["10.0.0.1/24"]}]}, "bridges_list[0]"),
-        ({"bridges_rollback_timeout": 3}, "bridges_rollback_timeout"),
-        (
-            {"bridges_backend": "networkmanager", "bridges_list": [{"name": "kvtb1", "stp": True}]},
-            "bridges_list[0].forward_delay",
-        ),
-    ],
-)
-def test_bad_variables_fail_before_anything_changes(nshost: dict[str, Any], change: dict[str, Any], field: str) -> None:
+def test_install_tag_alone(nshost: dict[str, Any]) -> None:
+    """`--tags bridges_install` runs the checks it needs (the backend) and installs the packages
+    (here already installed: apt reports no change); nothing else runs."""
     h = nshost
+    before = snapshot(h)
+    result = run_role(
+        h, {**bridge_vars(h, f"{h['net']}.2/24"), "bridges_install_packages": True}, tags="bridges_install"
+    )
+    assert result["stats"]["failures"] == 0 and result["stats"]["changed"] == 0, result["tasks"]
+    assert "kvmfleet.kvm.bridges : Install the backend's packages" in result["tasks"]
+    assert "not run" in result["apply"]
+    assert snapshot(h) == before
+
+
+BAD_INPUTS = [
+    ({"bridges_check_targets": []}, ["bridges_check_targets: give the addresses"]),
+    ({"bridges_check_targets": ["gateway.example"]}, ["bridges_check_targets[0]: 'gateway.example' is not an IPv4"]),
+    ({"bridges_list": [{"name": "b" * 16, "ports": []}]}, ["bridges_list[0].name: 'bbbbbbbbbbbbbbbb' is not an"]),
+    (
+        {"bridges_list": [{"name": "UPLINK", "ports": []}]},
+        ["bridges_list[0].name: UPLINK exists on the host and is a veth"],
+    ),
+    (
+        {"bridges_list": [{"name": "kvtb1", "ports": ["UPLINK"]}, {"name": "kvtb2", "ports": ["UPLINK"]}]},
+        ["bridges_list[1].ports[0]: UPLINK is already a port of bridges_list[0]"],
+    ),
+    (
+        {"bridges_list": [{"name": "kvtb1", "ports": ["UPLINK", "kvtnosuch0"]}]},
+        ["bridges_list[0].ports[1]: no interface kvtnosuch0 on the host"],
+    ),
+    ({"bridges_vlans": [{"device": "kvtnosuch1", "id": 10}]}, ["bridges_vlans[0].device: no interface kvtnosuch1"]),
+    ({"bridges_vlans": [{"device": "UPLINK", "id": 4095}]}, ["bridges_vlans[0].id: 4095 is not a VLAN id (1 to 4094)"]),
+    ({"bridges_vlans": [{"device": "UPLINK", "id": 0}]}, ["bridges_vlans[0].id: 0 is not a VLAN id"]),
+    (
+        {"bridges_vlans": [{"device": "UPLINK", "id": 10, "name": "kvtvlanname0123"}]},  # 15: fine
+        [],
+    ),
+    (
+        {"bridges_vlans": [{"device": "UPLINK", "id": 10, "name": "kvtvlanname01234"}]},
+        ["bridges_vlans[0].name: 'kvtvlanname01234' is not an interface name (at most 15"],
+    ),
+    (
+        {"bridges_list": [{"name": "kvtb1", "addresses": ["198.18.0.300/24", "198.18.0.3", "fd00::1/129"]}]},
+        [
+            "bridges_list[0].addresses[0]: '198.18.0.300' is not an IPv4 or IPv6 address",
+            "bridges_list[0].addresses[1]: '198.18.0.3' is not an address with a prefix length",
+            "bridges_list[0].addresses[2]: 'fd00::1/129': an IPv6 prefix length is 1 to 128",
+        ],
+    ),
+    (
+        {"bridges_list": [{"name": "kvtb1", "addresses": ["198.18.0.3/24"], "gateway": "198.18.1.1"}]},
+        ["bridges_list[0].gateway: 198.18.1.1 is not in the subnet of any IPv4 address of bridges_list[0].addresses"],
+    ),
+    (
+        {"bridges_list": [{"name": "kvtb1", "addresses": ["198.18.0.3/24"], "gateway": "fd00::1"}]},
+        ["bridges_list[0].gateway: 'fd00::1' is not an IPv4 address"],
+    ),
+    ({"bridges_list": [{"name": "kvtb1", "mtu": 70000}]}, ["bridges_list[0].mtu: 70000 is not between 68 and 65535"]),
+    (
+        {"bridges_list": [{"name": "kvtb1", "mtu": 1000, "addresses": ["fd00::1/64"]}]},
+        ["bridges_list[0].mtu: 1000 is below 1280"],
+    ),
+    ({"bridges_vlans": [{"device": "UPLINK", "id": 10, "mtu": 20}]}, ["bridges_vlans[0].mtu: 20 is not between"]),
+    (
+        {"bridges_list": [{"name": "kvtb1", "dhcp": True, "addresses": ["10.0.0.1/24"]}]},
+        ["bridges_list[0].dhcp: DHCP and the static IPv4 addresses"],
+    ),
+    ({"bridges_rollback_timeout": 3}, ["bridges_rollback_timeout: 3 must be more than bridges_check_timeout (4)"]),
+    (
+        {"bridges_backend": "networkmanager", "bridges_list": [{"name": "kvtb1", "stp": True}]},
+        ["bridges_list[0].forward_delay: NetworkManager takes 2 to 30 seconds"],
+    ),
+    (  # every problem at once, each with its own field
+        {
+            "bridges_list": [{"name": "kvtb1", "ports": ["UPLINK", "kvtnosuch2"], "mtu": 10}],
+            "bridges_vlans": [{"device": "UPLINK", "id": 5000}],
+        },
+        ["bridges_list[0].ports[1]: no interface", "bridges_list[0].mtu: 10", "bridges_vlans[0].id: 5000"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "messages"), BAD_INPUTS)
+def test_bad_variables_fail_before_anything_changes(
+    nshost: dict[str, Any], change: dict[str, Any], messages: list[str]
+) -> None:
+    h = nshost
+    change = json.loads(json.dumps(change).replace("UPLINK", h["uplink"]))
+    messages = [m.replace("UPLINK", h["uplink"]) for m in messages]
     bad = {**bridge_vars(h, f"{h['net']}.2/24"), **change}
-    result = run_role(h, bad)
+    before = snapshot(h)
+    result = run_role(h, bad, check=not messages)  # a good one: checked only
     failed = [task for task in result["tasks"].values() if task.get("failed")]
-    assert failed, result["tasks"]
-    message = failed[0].get("msg", "") + json.dumps(failed[0].get("results", ""))
-    assert field in message, message
+    if not messages:
+        assert not failed, failed
+        return
+    assert len(failed) == 1, failed
+    reported = [item["msg"] for item in failed[0].get("results", []) if item.get("failed")]
+    assert len(reported) == len(messages), reported
+    for message in messages:
+        assert any(line.startswith(message) for line in reported), (message, reported)
     assert "not run" in result["apply"]  # the apply task never ran
-    assert not h["etc"].joinpath("interfaces.d/kvmfleet-bridges").exists()
-    assert h["etc"].joinpath("interfaces").read_text() == h["main"]
+    assert snapshot(h) == before
     assert kvmtest.wait_until(lambda: reaches(h["host"], f"{h['net']}.1"), 5)
