@@ -512,6 +512,20 @@ def test_guests_batch_touches_nothing_when_one_guest_is_invalid(play, prefix: st
     ]
     assert kvmtest.domain_names() == before, "nothing was defined"
 
+    # a change that needs an option does not stop the planning of the other guests either
+    play([{"name": "t", "kvmfleet.kvm.guest": {"name": f"{prefix}old", "memory": "128MiB"}}])
+    old_xml = kvmtest.virsh("dumpxml", "--inactive", f"{prefix}old")
+    guests = [
+        {"name": f"{prefix}new", "memory": "128MiB"},
+        {"name": f"{prefix}old", "uuid": "11111111-2222-3333-4444-555555555555", "memory": "160MiB"},
+        {"name": f"{prefix}bad", "disks": [{"pool": "no-such-pool", "size": "1G"}]},
+    ]
+    failed = play([{"name": "t", "kvmfleet.kvm.guests": {"guests": guests}}]).result("t")
+    assert failed["failed"] and failed["needs_option"] == "recreate: true"
+    assert [error.split(":")[0] for error in failed["errors"]] == ["guests[1].uuid", "guests[2].disks[0].pool"]
+    assert f"{prefix}new" not in kvmtest.domain_names()
+    assert kvmtest.virsh("dumpxml", "--inactive", f"{prefix}old") == old_xml
+
 
 @kvmtest.BOTH_WAYS
 def test_guests_batch_triad(triad, prefix: str, tiny_image: Path, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._address import wait_all
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import GuestPlan, GuestPlanner, HostContext
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
@@ -17,10 +17,16 @@ MAX_PARALLEL = 4
 
 
 def plan_all(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]]) -> list[GuestPlan]:
-    """Plans for ``(field path, validated values)`` pairs; all problems of all guests at once."""
+    """Plans for ``(field path, validated values)`` pairs; all problems of all guests at once.
+
+    Every guest is planned, also after one failed: invalid values and changes that need an option
+    (``recreate``, ``force``) are reported together, each with its guest's field path, before
+    anything is touched.
+    """
     host = HostContext(conn, uri)
     plans: list[GuestPlan] = []
     problems: list[tuple[str, str]] = []
+    needs: list[NeedsOption] = []
     names: dict[str, str] = {}
     for path, values in guests:
         if values["name"] in names:
@@ -33,6 +39,16 @@ def plan_all(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]]) -> l
             plans.append(GuestPlanner(host, values, path).plan())
         except ValidationError as exc:
             problems.extend(exc.problems)
+        except NeedsOption as exc:  # its message starts with the field path
+            problems.append(("", exc.msg))
+            needs.append(exc)
+    if len(problems) == 1 and len(needs) == 1:
+        raise needs[0]
+    if needs:
+        error = ValidationError(problems)
+        raise KvmFleetError(
+            error.msg, errors=error.details["errors"], needs_option=", ".join(sorted({n.option for n in needs}))
+        )
     if problems:
         raise ValidationError(problems)
     return plans

@@ -12,7 +12,7 @@ from typing import Any
 import libvirt
 import pytest
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption, ValidationError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST, assign_targets, merge_defaults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import (
@@ -20,7 +20,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import (
     HostContext,
     derived_mac,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.runner import execute
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.runner import converge, execute
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
 
 URI = "test:///default"
@@ -487,3 +487,26 @@ def test_a_disk_only_in_the_persistent_definition_still_needs_the_reboot(conn: A
     )
     assert again.actions == [], [a.description for a in again.actions]
     assert sorted(again.reboot_required) == ["disks[sda]", "disks[sdb]"]
+
+
+def test_every_guest_is_planned_and_every_problem_reported_before_anything_is_touched(conn: Any, name: str) -> None:
+    guests = [
+        ("guests[0]", values(name="test", uuid="11111111-2222-3333-4444-555555555555")),
+        ("guests[1]", values(name=name, memory="128MiB")),  # fine: would be defined
+        ("guests[2]", values(name=f"{name}-b", disks=[{"size": "1G", "pool": "nope"}])),
+        ("guests[3]", values(name="test", vcpus=1)),
+    ]
+    with pytest.raises(KvmFleetError) as info:
+        converge(conn, URI, guests, check_mode=False)
+    errors = info.value.details["errors"]
+    assert [error.split(":")[0] for error in errors] == ["guests[0].uuid", "guests[2].disks[0].pool", "guests[3].name"]
+    assert errors[0].endswith("the guest would have to be recreated; set recreate: true to allow it")
+    assert info.value.details["needs_option"] == "recreate: true"
+    assert name not in conn.listDefinedDomains()
+
+
+def test_one_guest_that_needs_an_option_fails_with_that_option(conn: Any) -> None:
+    with pytest.raises(NeedsOption) as info:
+        converge(conn, URI, [("guests[0]", values(name="test", uuid="11111111-2222-3333-4444-555555555555"))], False)
+    assert info.value.option == "recreate: true"
+    assert info.value.msg.startswith("guests[0].uuid: changing")
