@@ -43,13 +43,18 @@ def connection_argument_spec(**extra: dict[str, Any]) -> dict[str, dict[str, Any
 
 
 Prepare = Callable[["dict[str, Any]"], "dict[str, Any]"]
+Hidden = Callable[["dict[str, Any]"], "set[str]"]
+"""``hidden(params)``: secrets in raw task arguments that the option table cannot see (such as the
+``defaults`` of a list module, a plain dictionary until ``prepare`` merges it into the items)."""
 
 
 def read_input(
-    table: OptionTable, prepare: Optional[Prepare], params: dict[str, Any]
+    table: OptionTable, prepare: Optional[Prepare], params: dict[str, Any], hidden: Optional[Hidden] = None
 ) -> tuple[dict[str, Any], list[tuple[str, str]], set[str]]:
     """Check raw task arguments with the option table: (values, problems, secrets to hide)."""
     secrets = table.secrets(params)
+    if hidden is not None:
+        secrets |= hidden(params)
     raw = prepare(dict(params)) if prepare else params
     secrets |= table.secrets(raw)
     values, problems = table.validate(raw)
@@ -64,9 +69,12 @@ class TableModule(AnsibleModule):
     (also inside lists of dicts that Ansible cannot see into) are hidden from output and logs.
     """
 
-    def __init__(self, table: OptionTable, prepare: Optional[Prepare] = None, **kwargs: Any) -> None:
+    def __init__(
+        self, table: OptionTable, prepare: Optional[Prepare] = None, hidden: Optional[Hidden] = None, **kwargs: Any
+    ) -> None:
         self.table = table
         self._prepare = prepare
+        self._hidden = hidden
         self.problems: list[tuple[str, str]] = []
         self.values: dict[str, Any] = {}
         super().__init__(argument_spec=table.argument_spec(), **kwargs)
@@ -75,7 +83,7 @@ class TableModule(AnsibleModule):
 
     def _load_params(self) -> None:
         super()._load_params()
-        self.values, self.problems, secrets = read_input(self.table, self._prepare, self.params)
+        self.values, self.problems, secrets = read_input(self.table, self._prepare, self.params, self._hidden)
         self.no_log_values.update(secrets)
 
     def fail_json(self, msg: str, **kwargs: Any) -> None:  # type: ignore[override]
@@ -98,6 +106,7 @@ class Entry:
     work: Work
     prepare: Optional[Prepare] = None
     readonly: bool = False
+    hidden: Optional[Hidden] = None
 
 
 def perform(work: Work, invocation: Any, readonly: bool) -> dict[str, Any]:
@@ -133,7 +142,7 @@ def run_module(module: AnsibleModule, work: Work, readonly: bool = False) -> Non
 
 def run_entry(entry: Entry) -> None:
     """A module's ``main()``: read the task arguments with the entry's table, run, exit."""
-    module = TableModule(entry.table, prepare=entry.prepare, supports_check_mode=True)
+    module = TableModule(entry.table, prepare=entry.prepare, hidden=entry.hidden, supports_check_mode=True)
     run_module(module, entry.work, entry.readonly)
 
 
@@ -156,7 +165,7 @@ def run_direct(entry: Entry, args: dict[str, Any], check_mode: bool) -> dict[str
     The same checks, result and hiding of secrets as ``run_entry`` in a module process. The libvirt
     binding must be importable (callers fall back to a module process when it is not).
     """
-    values, problems, secrets = read_input(entry.table, entry.prepare, args)
+    values, problems, secrets = read_input(entry.table, entry.prepare, args, entry.hidden)
     checked = ArgumentSpecValidator(entry.table.argument_spec()).validate(args)
     secrets |= checked._no_log_values  # the validator records them here
     if problems:

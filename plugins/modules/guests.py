@@ -29,7 +29,7 @@ options:
   guests:
     description:
       - The guests. Each item takes every option of M(kvmfleet.kvm.guest) except O(uri) (O(kvmfleet.kvm.guest#module:name) is required).
-      - Secrets in the items (C(cloud_init.user_data), C(graphics.password)) are never shown in output.
+      - Secrets in the items and in O(defaults) (C(cloud_init.user_data), C(graphics.password)) are never shown in output.
     type: list
     elements: dict
     required: true

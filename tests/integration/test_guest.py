@@ -417,6 +417,14 @@ def test_secrets_never_appear_in_output(play, prefix: str, test_pool: dict[str, 
     batch = play([{"name": "t", "kvmfleet.kvm.guests": {"guests": [{**options, "memory": "160MiB"}]}}], diff=True)
     assert batch.result("t")["changed"]
     assert secret not in json_dump(batch.data)
+    # a secret in the defaults is hidden too, also where every item overrides it
+    place, key = ("cloud_init", "user_data") if secret_place == "user_data" else ("graphics", "password")
+    defaults = {k: v for k, v in options.items() if k != "name"}
+    for item in ({"memory": "176MiB"}, {"memory": "192MiB", place: {**options[place], key: "other"}}):
+        task = {"defaults": defaults, "guests": [{"name": options["name"], **item}]}
+        batch = play([{"name": "t", "kvmfleet.kvm.guests": task}], diff=True)
+        assert batch.result("t")["changed"], batch.result("t").get("msg")
+        assert secret not in json_dump(batch.data) and secret not in batch.stderr
 
 
 def test_vcpus_are_hotplugged_live(triad, prefix: str, tiny_image: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import (
     GUEST_MODULE,
     GUESTS_MODULE,
+    default_secrets,
     merge_defaults,
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.runner import converge
@@ -51,7 +52,7 @@ def _guests(conn: Any, module: Any) -> dict[str, Any]:
     }
 
 
-GUESTS_ENTRY = Entry(GUESTS_MODULE, _guests, prepare=merge_defaults)
+GUESTS_ENTRY = Entry(GUESTS_MODULE, _guests, prepare=merge_defaults, hidden=default_secrets)
 
 
 def run_guests_module() -> None:

@@ -459,6 +459,12 @@ def merge_defaults(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def default_secrets(params: dict[str, Any]) -> set[str]:
+    """The guests module: secrets in ``defaults`` (a plain dictionary to Ansible), also those no item uses."""
+    defaults = params.get("defaults")
+    return GUEST.secrets(defaults) if isinstance(defaults, dict) else set()
+
+
 # The guests module: many guests in one call.
 GUESTS_MODULE = OptionTable(
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import xml.etree.ElementTree as ET
@@ -20,8 +21,10 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import (
     HostContext,
     derived_mac,
 )
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.module import GUESTS_ENTRY
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.runner import converge, execute
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import run_direct
 
 URI = "test:///default"
 
@@ -510,3 +513,33 @@ def test_one_guest_that_needs_an_option_fails_with_that_option(conn: Any) -> Non
         converge(conn, URI, [("guests[0]", values(name="test", uuid="11111111-2222-3333-4444-555555555555"))], False)
     assert info.value.option == "recreate: true"
     assert info.value.msg.startswith("guests[0].uuid: changing")
+
+
+@pytest.mark.parametrize("valid", [True, False])
+def test_secrets_in_the_guests_defaults_are_hidden(name: str, valid: bool) -> None:
+    """Also the defaults' secrets that every item overrides, and also when the input is refused."""
+    args = {
+        "uri": URI,
+        "defaults": {
+            "memory": "128MiB",
+            "cloud_init": {"pool": "default-pool", "user_data": "#cloud-config\npassword: ud-secret-1\n"},
+            "graphics": {"type": "vnc", "password": "pw-def-1"},
+        },
+        "guests": [
+            {"name": name, "graphics": {"type": "none"}, "cloud_init": {"pool": "default-pool"}},
+            {
+                "name": f"{name}-b",
+                "graphics": {"type": "spice", "password": "pw-item-1"},
+                "cloud_init": {"pool": "default-pool", "user_data": "#cloud-config\nruncmd: [true]\n"},
+                **({} if valid else {"memory": "1XB"}),
+            },
+        ],
+    }
+    result = run_direct(GUESTS_ENTRY, args, check_mode=True)
+    assert bool(result.get("failed")) is not valid, result.get("msg")
+    text = json.dumps(result)
+    for secret in ("ud-secret-1", "pw-def-1", "pw-item-1"):
+        assert secret not in text
+    if valid:
+        assert [guest["changed"] for guest in result["guests"]] == [True, True]
+        assert "defaults" in result["invocation"]["module_args"]
