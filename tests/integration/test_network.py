@@ -294,3 +294,58 @@ def test_subnet_of_another_libvirt_network_is_refused(play, prefix: str, test_ne
     assert result["failed"] is True
     assert f"ipv4.address: {taken} overlaps" in result["msg"] and test_network["name"] in result["msg"]
     assert not net_exists(f"{prefix}dup")
+
+
+def test_forward_open(triad, prefix: str, subnet: dict[str, str]) -> None:
+    """open: libvirt routes like `route` but adds no firewall rules of its own."""
+    name = f"{prefix}open"
+    options = {"name": name, "forward": "open", "ipv4": {"address": subnet["cidr"]}}
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.network": options})
+    assert apply["state"] == "active"
+    for inactive in (False, True):
+        root = netxml(name, inactive)
+        assert root.find("forward").get("mode") == "open"
+        assert next(ip for ip in root.findall("ip")).get("address") == subnet["gw"]
+    assert f"{subnet['gw']}/" in kvmtest.run_cmd(["ip", "-4", "addr", "show", apply["bridge"]])
+
+
+def test_ipv6_dhcp_range_and_fixed_host_live_then_autostart_off(triad, prefix: str, subnet: dict[str, str]) -> None:
+    """IPv6 with a DHCP range and a fixed host (matched by DUID): dnsmasq serves both; moving the
+    host is a live update (same dnsmasq); then autostart is turned off."""
+    name = f"{prefix}v6"
+    v6 = ipaddress.ip_interface(subnet["v6"])
+    at = {n: str(v6.network.network_address + n) for n in (5, 7, 0x100, 0x1FF)}
+    duid = "00:03:00:01:52:54:00:aa:00:07"
+    ipv6 = {
+        "address": subnet["v6"],
+        "dhcp_ranges": [{"start": at[0x100], "end": at[0x1FF]}],
+        "dhcp_hosts": [{"id": duid, "name": "web6", "ip": at[5]}],
+    }
+    options = {"name": name, "forward": "nat", "autostart": True, "ipv4": {"address": subnet["cidr"]}, "ipv6": ipv6}
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.network": options})
+    assert apply["state"] == "active"
+    root = netxml(name)
+    ip6 = next(ip for ip in root.findall("ip") if ip.get("family") == "ipv6")
+    assert ip6.find("dhcp/range").attrib == {"start": at[0x100], "end": at[0x1FF]}
+    assert ip6.find("dhcp/host").attrib == {"id": duid, "name": "web6", "ip": at[5]}
+    conf = (DNSMASQ / f"{name}.conf").read_text()
+    assert f"dhcp-range={at[0x100]},{at[0x1FF]},64" in conf
+    assert f"id:{duid},web6,[{at[5]}]" in (DNSMASQ / f"{name}.hostsfile").read_text()
+    pid = dnsmasq_pid(name)
+
+    moved = {**options, "ipv6": {**ipv6, "dhcp_hosts": [{"id": duid, "name": "web6", "ip": at[7]}]}}
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.network": moved})
+    assert apply["restarted"] is False
+    assert apply["actions"] == [f"change DHCP host {duid} -> {at[7]} (live and persistent)"]
+    assert set(apply["diff"]["after"]) == {"ipv6.dhcp_hosts"}
+    assert dnsmasq_pid(name) == pid  # no restart
+    hosts = (DNSMASQ / f"{name}.hostsfile").read_text()
+    assert f"id:{duid},web6,[{at[7]}]" in hosts and at[5] not in hosts
+    for inactive in (False, True):
+        ip6 = next(ip for ip in netxml(name, inactive).findall("ip") if ip.get("family") == "ipv6")
+        assert ip6.find("dhcp/host").get("ip") == at[7]
+
+    _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.network": {**moved, "autostart": False}})
+    assert apply["actions"] == ["disable autostart"] and apply["restarted"] is False
+    assert "Autostart:      no" in kvmtest.virsh("net-info", name)
+    assert "Active:         yes" in kvmtest.virsh("net-info", name) and dnsmasq_pid(name) == pid
