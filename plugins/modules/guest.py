@@ -116,7 +116,7 @@ options:
         description: Threads per core.
         type: int
       pinning:
-        description: vCPU to host CPU pinning.
+        description: vCPU to host CPU pinning, one item per vCPU, in any order.
         type: list
         elements: dict
         suboptions:
@@ -125,11 +125,14 @@ options:
             type: int
             required: true
           cpuset:
-            description: Host CPUs, such as V(2) or V(0-3,^1).
+            description: Host CPUs, such as V(2) or V(0-3,^1). Compared as the set of CPUs (V(0,1) is V(0-1)).
             type: str
             required: true
       numa:
-        description: Guest NUMA cells.
+        description:
+          - Guest NUMA cells, with disjoint vCPUs that the guest has.
+          - libvirt makes the sum of the cells' memory the guest's maximum memory - O(max_memory), when
+            set, must equal it, and O(memory) must not exceed it.
         type: list
         elements: dict
         suboptions:

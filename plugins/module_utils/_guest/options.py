@@ -30,6 +30,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     volume_name,
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_options
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._units import format_size
 
 MiB = 1024 * 1024
 
@@ -71,11 +72,34 @@ def pci_address(value: str) -> str:
     return f"{domain or '0000'}:{bus}:{slot}.{function}"
 
 
+def cpu_ids(text: str) -> list[int]:
+    """The CPU numbers of a CPU set (``0-3,^2,6``), sorted."""
+    chosen: set[int] = set()
+    excluded: set[int] = set()
+    for part in text.split(","):
+        first, _dash, last = part.lstrip("^").partition("-")
+        low, high = int(first), int(last or first)
+        if low > high:
+            raise OptionError(f"{part!r} is a range that ends before it starts")
+        (excluded if part.startswith("^") else chosen).update(range(low, high + 1))
+    return sorted(chosen - excluded)
+
+
 def cpuset(value: str) -> str:
+    """A CPU set in libvirt's own form (sorted runs: ``0,1,3`` is ``0-1,3``), so what is read back matches."""
     text = value.replace(" ", "")
     if not _CPUSET.match(text):
         raise OptionError(f"{value!r} is not a CPU set such as 0-3,6 or 2")
-    return text
+    ids = cpu_ids(text)
+    if not ids:
+        raise OptionError(f"{value!r} leaves no CPU")
+    runs: list[list[int]] = []
+    for cpu in ids:
+        if runs and cpu == runs[-1][1] + 1:
+            runs[-1][1] = cpu
+        else:
+            runs.append([cpu, cpu])
+    return ",".join(f"{low}-{high}" if high > low else str(low) for low, high in runs)
 
 
 def disk_target(value: str) -> str:
@@ -245,6 +269,10 @@ def _cpu_checks(cpu: dict[str, Any], path: str) -> list[Problem]:
     topology = [cpu[key] for key in ("sockets", "cores", "threads")]
     if any(value is not None for value in topology) and not all(value is not None for value in topology):
         problems.append((path, "a topology needs sockets, cores and threads together"))
+    pins = cpu["pinning"] or []
+    problems.extend(
+        _duplicates(pins, lambda pin: pin["vcpu"], join_path(path, "pinning"), "vcpu", "is also pinned by pinning")
+    )
     return problems
 
 
@@ -255,7 +283,13 @@ CPU = OptionTable(
         Option("sockets", type="int", minimum=1),
         Option("cores", type="int", minimum=1),
         Option("threads", type="int", minimum=1),
-        Option("pinning", type="list", elements="dict", options=CPU_PIN),
+        Option(
+            "pinning",
+            type="list",
+            elements="dict",
+            options=CPU_PIN,
+            normalize=lambda pins: sorted(pins, key=lambda pin: pin["vcpu"]),  # libvirt keeps them in vCPU order
+        ),
         Option("numa", type="list", elements="dict", options=NUMA_CELL),
     ],
     checks=[_cpu_checks],
@@ -326,6 +360,43 @@ def _duplicates(
     return problems
 
 
+def _numa_checks(guest: dict[str, Any], path: str) -> list[Problem]:
+    """What libvirt requires of NUMA cells: the guest's memory is their sum, their vCPUs exist and are disjoint."""
+    cells = (guest["cpu"] or {}).get("numa") or []
+    if not cells:
+        return []
+    problems: list[Problem] = []
+    where = join_path(path, "cpu.numa")
+    total = sum(cell["memory"] for cell in cells)
+    if guest["max_memory"] is not None and guest["max_memory"] != total:
+        problems.append(
+            (
+                where,
+                f"the cells' memory adds up to {format_size(total)}, but max_memory is "
+                f"{format_size(guest['max_memory'])}: libvirt makes the cells' sum the guest's maximum memory",
+            )
+        )
+    elif guest["max_memory"] is None and guest["memory"] is not None and guest["memory"] > total:
+        problems.append(
+            (
+                join_path(path, "memory"),
+                f"{format_size(guest['memory'])} is more than the NUMA cells' memory ({format_size(total)}), "
+                "which libvirt makes the guest's maximum",
+            )
+        )
+    maximum = guest["max_vcpus"] or guest["vcpus"]
+    owner: dict[int, int] = {}
+    for index, cell in enumerate(cells):
+        ids = cpu_ids(cell["cpus"])
+        if maximum is not None and ids[-1] >= maximum:
+            problems.append((f"{where}[{index}].cpus", f"vCPU {ids[-1]} does not exist (the guest has {maximum})"))
+        shared = sorted({owner[cpu] for cpu in ids if cpu in owner})
+        if shared:
+            problems.append((f"{where}[{index}].cpus", f"shares vCPUs with numa[{shared[0]}]"))
+        owner.update((cpu, index) for cpu in ids if cpu not in owner)
+    return problems
+
+
 def _guest_checks(guest: dict[str, Any], path: str) -> list[Problem]:
     problems: list[Problem] = []
 
@@ -354,6 +425,7 @@ def _guest_checks(guest: dict[str, Any], path: str) -> list[Problem]:
             problems.append(
                 (f"{at('cpu')}.pinning[{index}].vcpu", f"vCPU {pin['vcpu']} does not exist (the guest has {maximum})")
             )
+    problems.extend(_numa_checks(guest, path))
 
     disks = guest["disks"] or []
     problems.extend(_duplicates(disks, lambda d: d["target"], at("disks"), "target", "is also the target of disks"))

@@ -15,13 +15,13 @@ import pytest
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.module import GUESTS_ENTRY
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST, assign_targets, merge_defaults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import (
     GuestPlanner,
     HostContext,
     derived_mac,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.module import GUESTS_ENTRY
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.runner import converge, execute
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import run_direct
@@ -60,6 +60,9 @@ def plan(conn: Any, **options: Any):
 
 
 # ---------------------------------------------------------------------------------------------- table
+
+
+NUMA = [{"cpus": "0-1", "memory": "512MiB"}, {"cpus": "2,3", "memory": "512MiB"}]
 
 
 @pytest.mark.parametrize(
@@ -113,6 +116,25 @@ def plan(conn: Any, **options: Any):
         ({"name": "g", "cloud_init": {"user_data": 5}}, ("cloud_init.user_data", "expected a string or a dictionary")),
         ({"name": "g", "disks": [{"target": "xda", "size": 1}]}, ("disks[0].target", "'xda' is not a disk target")),
         ({"name": "g", "disks": [{"volume": "a/b"}]}, ("disks[0].volume", "'a/b' is not a volume name")),
+        (
+            {"name": "g", "vcpus": 2, "cpu": {"pinning": [{"vcpu": 0, "cpuset": "0"}, {"vcpu": 0, "cpuset": "1"}]}},
+            ("cpu.pinning[1].vcpu", "0 is also pinned by pinning[0]"),
+        ),
+        ({"name": "g", "cpu": {"pinning": [{"vcpu": 0, "cpuset": "3-1"}]}}, ("cpu.pinning[0].cpuset", "ends before")),
+        ({"name": "g", "cpu": {"pinning": [{"vcpu": 0, "cpuset": "0,^0"}]}}, ("cpu.pinning[0].cpuset", "leaves no")),
+        (
+            {"name": "g", "max_memory": "2GiB", "cpu": {"numa": NUMA}},
+            ("cpu.numa", "the cells' memory adds up to 1GiB, but max_memory is 2GiB"),
+        ),
+        (
+            {"name": "g", "memory": "2GiB", "cpu": {"numa": NUMA}},
+            ("memory", "2GiB is more than the NUMA cells' memory (1GiB)"),
+        ),
+        ({"name": "g", "vcpus": 2, "cpu": {"numa": NUMA}}, ("cpu.numa[1].cpus", "vCPU 3 does not exist")),
+        (
+            {"name": "g", "vcpus": 4, "cpu": {"numa": [NUMA[0], {**NUMA[1], "cpus": "1-3"}]}},
+            ("cpu.numa[1].cpus", "shares vCPUs with numa[0]"),
+        ),
     ],
 )
 def test_guest_table_problems(options: dict[str, Any], problem: tuple[str, str]) -> None:
@@ -133,6 +155,31 @@ def test_normalisers() -> None:
     assert got["interfaces"][0]["mac"] == "52:54:00:ab:cd:ef"
     assert got["cloud_init"]["user_data"].startswith("#cloud-config\n{")
     assert got["cloud_init"]["meta_data"] == '{\n  "instance-id": "i"\n}\n'
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [("2", "2"), ("0,1,3", "0-1,3"), ("0-3,^2", "0-1,3"), ("3, 1 ,2", "1-3"), ("0-1,1-2", "0-2"), ("4,0", "0,4")],
+)
+def test_cpu_sets_take_libvirts_form(given: str, canonical: str) -> None:
+    assert values(name="g", cpu={"pinning": [{"vcpu": 0, "cpuset": given}]})["cpu"]["pinning"][0]["cpuset"] == canonical
+
+
+def test_pins_and_numa_cells_given_out_of_order_do_not_churn(conn: Any, name: str) -> None:
+    cpu = {
+        "pinning": [{"vcpu": 2, "cpuset": "1"}, {"vcpu": 0, "cpuset": "0,1"}, {"vcpu": 1, "cpuset": "0-3,^1"}],
+        "numa": [{"cpus": "0,1", "memory": "256MiB"}, {"cpus": "2-3", "memory": "256MiB"}],
+    }
+    assert [pin["vcpu"] for pin in values(name="g", cpu=cpu)["cpu"]["pinning"]] == [0, 1, 2]
+    execute(plan(conn, name=name, vcpus=4, max_memory="512MiB", cpu=cpu))
+    root = ET.fromstring(conn.lookupByName(name).XMLDesc(0))
+    assert [(pin.get("vcpu"), pin.get("cpuset")) for pin in root.findall("cputune/vcpupin")] == [
+        ("0", "0-1"),
+        ("1", "0,2-3"),
+        ("2", "1"),
+    ]
+    again = plan(conn, name=name, vcpus=4, max_memory="512MiB", cpu=cpu)
+    assert again.actions == [], [a.description for a in again.actions]
 
 
 def test_disk_targets_are_assigned_per_bus() -> None:
