@@ -312,7 +312,7 @@ options:
         description: Port; V(-1) (default) picks one when the guest starts.
         type: int
       password:
-        description: Console password. Never shown in output.
+        description: Console password. Never shown in output. A change is persisted; a running guest gets it at its next boot.
         type: str
   video:
     description: Video device model.
@@ -540,8 +540,10 @@ waited:
   type: float
   sample: 7.5
 xml:
-  description: The persistent XML definition (in check mode - the definition that would be written).
-  returned: when O(return_xml=true) and the guest exists
+  description:
+    - The persistent XML definition (in check mode - the definition that would be written, or the
+      current one when nothing would change). Passwords libvirt keeps are not included.
+  returned: when O(return_xml=true) and the guest exists after the run (in check mode - would exist)
   type: str
 """
 

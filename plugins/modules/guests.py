@@ -71,7 +71,7 @@ EXAMPLES = r"""
 RETURN = r"""
 guests:
   description: One result per guest, in the order given, as M(kvmfleet.kvm.guest) returns it.
-  returned: always
+  returned: always (also with RV(failed_guests))
   type: list
   elements: dict
   contains:
@@ -105,12 +105,30 @@ guests:
     address:
       description: The address to reach it at, when it has O(kvmfleet.kvm.guest#module:wait) and runs.
       type: str
+    xml:
+      description: Its persistent XML definition, when it has O(kvmfleet.kvm.guest#module:return_xml=true) (see M(kvmfleet.kvm.guest)).
+      type: str
   sample: [{"name": "web1", "changed": true, "state": "running", "actions": ["define guest web1", "start the guest"],
             "reboot_required": false, "reboot_required_fields": [], "diff": {"before": {"state": "absent"}, "after": {"state": "running"}}}]
 reboot_required:
   description: V(true) when any guest has changes waiting for its next boot.
   returned: always
   type: bool
+diff:
+  description: The RV(guests[].diff) of each guest that changed, in the order given (what C(--diff) shows).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"before": {"state": "absent"}, "after": {"state": "running"}, "before_header": "web1", "after_header": "web1"}]
+failed_guests:
+  description:
+    - The names of the guests whose plan failed while it ran, or that did not become reachable within
+      their O(kvmfleet.kvm.guest#module:wait) timeout; the other guests were converged, and RV(guests)
+      has every guest's result.
+  returned: when the task failed after planning
+  type: list
+  elements: str
+  sample: [web2]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.module import run_guests_module

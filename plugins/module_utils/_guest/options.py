@@ -247,7 +247,7 @@ GRAPHICS = OptionTable(
         Option("type", choices=("none", "vnc", "spice"), required=True),
         Option("listen", description="address to listen on (default 127.0.0.1)"),
         Option("port", type="int", minimum=-1, maximum=65535, description="-1 (default): chosen when the guest starts"),
-        Option("password", no_log=True, update=IMPOSSIBLE),
+        Option("password", no_log=True, description="persisted; the running guest gets it at its next boot"),
     ],
     checks=[_graphics_checks],
 )

@@ -526,7 +526,8 @@ class GuestPlanner:
                 self.conn.defineXML(gx.to_string(root))
 
             plan.add(f"update the persistent definition: {fields}", redefine)
-            root = ET.fromstring(config_xml)
+            # the definition shown: read without VIR_DOMAIN_XML_SECURE, so no password it already has
+            root = ET.fromstring(dom.XMLDesc(self.lv.VIR_DOMAIN_XML_INACTIVE))
             for _field, patch in patches:
                 patch(root)
             plan.definition = gx.to_string(root)

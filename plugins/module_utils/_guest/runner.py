@@ -105,10 +105,10 @@ def converge(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]], chec
     results = []
     for (_path, values), plan in zip(guests, plans):
         xml = None
-        if values.get("return_xml") and plan.name not in failures:
-            if check_mode or plan.desired_state == power.ABSENT:
+        if values.get("return_xml") and plan.name not in failures and plan.desired_state != power.ABSENT:
+            if check_mode and plan.definition is not None:  # what would be written
                 xml = plan.definition
-            else:
+            else:  # what is defined (in check mode: unchanged)
                 xml = conn.lookupByName(plan.name).XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE)
         results.append(plan.result(final_state(conn, plan, check_mode), xml))
     if not check_mode:  # every guest with ``wait`` that runs now, all at the same time

@@ -590,3 +590,15 @@ def test_secrets_in_the_guests_defaults_are_hidden(name: str, valid: bool) -> No
     if valid:
         assert [guest["changed"] for guest in result["guests"]] == [True, True]
         assert "defaults" in result["invocation"]["module_args"]
+
+
+def test_return_xml_in_check_mode_also_when_nothing_changes(conn: Any, name: str) -> None:
+    execute(plan(conn, name=name, memory="128MiB", graphics={"type": "vnc", "password": "pw-1"}))
+    for options, changed in (({}, False), ({"title": "t"}, True)):
+        (result,) = converge(conn, URI, [("", values(name=name, return_xml=True, **options))], check_mode=True)
+        assert result["changed"] is changed
+        root = ET.fromstring(result["xml"])
+        assert root.findtext("name") == name and root.findtext("title") == options.get("title")
+        assert root.find("devices/graphics").get("passwd") is None  # the password libvirt keeps is not shown
+    (gone,) = converge(conn, URI, [("", values(name=name, return_xml=True, state="absent"))], check_mode=True)
+    assert "xml" not in gone
