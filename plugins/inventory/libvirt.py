@@ -17,7 +17,8 @@ description:
   - C(ansible_host) is set to the guest's best address (the first IPv4 address from
     O(address_sources), else IPv6). Guests without an address (stopped, or no lease yet) have none.
   - The hypervisors are queried at the same time; each is read with one C(getAllDomainStats) call,
-    one C(XMLDesc) per guest and one DHCP lease call per libvirt network.
+    one C(XMLDesc) per guest, one DHCP lease call per libvirt network and, for a local URI, one read of
+    the controller's neighbour table (V(arp)).
   - A hypervisor that cannot be reached, or does not answer within O(timeout), gives a warning; the guests
     of the others are still listed. A listing with such a warning is not written to the cache, so the
     next run asks again.
