@@ -396,16 +396,63 @@ FULL = {
 }
 
 
+# the other half of the options: firmware, NUMA, pinning, direct NIC with a VLAN, PCI passthrough
+FULL_MORE = {
+    "memory": "512MiB",
+    "max_memory": "512MiB",
+    "vcpus": 4,
+    "max_vcpus": 4,
+    "firmware": "uefi",
+    "secure_boot": True,
+    "machine": "q35",
+    "cpu": {
+        "mode": "host-passthrough",
+        "sockets": 1,
+        "cores": 2,
+        "threads": 2,
+        "pinning": [{"vcpu": 1, "cpuset": "1"}, {"vcpu": 0, "cpuset": "0,2"}],
+        "numa": [{"cpus": "0-1", "memory": "256MiB"}, {"cpus": "2-3", "memory": "256MiB"}],
+    },
+    "hugepages": True,
+    "balloon": False,
+    "interfaces": [{"type": "direct", "source": "eth9", "mode": "bridge", "vlan": 42, "model": "virtio"}],
+    "hostdevs": ["03:00.0"],
+    "graphics": {"type": "spice", "password": "pw"},
+    "on_reboot": "restart",
+    "autostart": True,
+}
+
+
+def assert_valid_domain_xml(xml: str, tmp_path: Path) -> None:
+    path = tmp_path / "domain.xml"
+    path.write_text(xml)
+    proc = subprocess.run(["virt-xml-validate", str(path), "domain"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr + xml
+
+
 def test_created_xml_passes_libvirts_schema(conn: Any, name: str, tmp_path: Path) -> None:
     result = plan(conn, name=name, **FULL)
     assert [a.description for a in result.actions] == [
         f"create volume {name}-vda.qcow2 (1GiB qcow2)",
         f"define guest {name}",
     ]
-    path = tmp_path / "domain.xml"
-    path.write_text(result.definition)
-    proc = subprocess.run(["virt-xml-validate", str(path), "domain"], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr + result.definition
+    assert_valid_domain_xml(result.definition, tmp_path)
+    more = plan(conn, name=name, **FULL_MORE)
+    root = ET.fromstring(more.definition)
+    assert root.find("os/firmware/feature[@name='secure-boot']").get("enabled") == "yes"
+    assert root.find("cpu/numa") is not None
+    assert root.find("devices/interface/vlan/tag").get("id") == "42"
+    assert_valid_domain_xml(more.definition, tmp_path)
+
+
+def test_updated_xml_passes_libvirts_schema(conn: Any, name: str, tmp_path: Path) -> None:
+    """A definition patched by every writer still passes: the patches keep what libvirt filled in."""
+    execute(plan(conn, name=name, **{**FULL, "disks": [{"path": "/guest/a.img", "format": "raw"}]}))
+    result = plan(conn, name=name, **{**FULL, **FULL_MORE, "disks": [{"path": "/guest/b.img", "bus": "sata"}]})
+    patched = next(a.description for a in result.actions if a.description.startswith("update the persistent"))
+    for part in ("cpu", "firmware", "graphics", "hostdevs", "interfaces[", "memory", "secure_boot", "vcpus"):
+        assert part in patched
+    assert_valid_domain_xml(result.definition, tmp_path)
 
 
 def test_apply_then_replan_changes_nothing(conn: Any, name: str) -> None:
