@@ -390,6 +390,42 @@ def test_bad_inputs_fail_with_their_field_path_and_change_nothing(
     assert not [name for name in kvmtest.domain_names() if name.startswith(prefix)]
     assert kvmtest.virsh("vol-list", "--pool", test_pool["name"]) == before_volumes
 
+    # bad changes to a guest that exists (the update path): refused, its definition stays as it was
+    name = f"{prefix}exists"
+    play([{"name": "t", "kvmfleet.kvm.guest": {"name": name, "memory": "128MiB"}}])
+    before_xml = kvmtest.virsh("dumpxml", "--inactive", name)
+    tasks = [
+        {"name": f"bad update {index}", "kvmfleet.kvm.guest": {"name": name, **extra}, "ignore_errors": True}
+        for index, (extra, _expected) in enumerate(BAD_UPDATES)
+    ]
+    for task in tasks:
+        for disk in task["kvmfleet.kvm.guest"].get("disks", []):
+            disk["pool"] = test_pool["name"]
+    result = play(tasks)
+    for index, (_extra, expected) in enumerate(BAD_UPDATES):
+        outcome = result.result(f"bad update {index}")
+        assert outcome.get("failed"), f"update {index} did not fail: {outcome}"
+        assert expected in outcome["msg"], f"update {index}: {outcome['msg']!r} does not say {expected!r}"
+    assert kvmtest.virsh("dumpxml", "--inactive", name) == before_xml
+    assert [n for n in kvmtest.domain_names() if n.startswith(prefix)] == [name]
+    assert kvmtest.virsh("vol-list", "--pool", test_pool["name"]) == before_volumes
+
+
+BAD_UPDATES = [
+    ({"uuid": "11111111-2222-3333-4444-555555555555"}, "uuid: changing"),
+    ({"memory": "256MiB", "max_memory": "192MiB"}, "memory: is more than max_memory"),
+    ({"interfaces": [{"source": "no-such-network"}]}, "interfaces[0].source: no libvirt network no-such-network"),
+    (
+        {"max_memory": "128MiB", "cpu": {"numa": [{"cpus": "0", "memory": "64MiB"}]}},
+        "cpu.numa: the cells' memory adds up to 64MiB, but max_memory is 128MiB",
+    ),
+    ({"disks": [{"volume": "no-such-volume.qcow2"}]}, "disks[0].volume: no volume no-such-volume.qcow2 in pool"),
+    (
+        {"disks": [{"size": "16MiB", "target": "vdb"}, {"size": "16MiB", "target": "vdb"}]},
+        "disks[1].target: vdb is also",
+    ),
+]
+
 
 def json_dump(data: Any) -> str:
     import json
