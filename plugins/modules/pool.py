@@ -124,6 +124,9 @@ options:
       - Build the pool's storage when it is created or its directory is missing - create the
         directory, format a blank device (V(fs)), create the volume group on blank devices
         (V(logical)). V(false) expects the storage to be ready.
+      - On a remote hypervisor the devices are not probed and libvirt builds only over blank
+        devices, so re-declaring a pool whose filesystem or volume group already exists fails with a
+        message saying so; declare such a pool with V(false).
     type: bool
     default: true
   overwrite:

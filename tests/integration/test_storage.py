@@ -6,12 +6,16 @@ from an HTTP server on 127.0.0.1 started by a fixture, which also serves a broke
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
+import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,12 +31,15 @@ MiB = 1024 * 1024
 
 
 class ImageServer:
-    """Serves files from a directory on 127.0.0.1; ``/broken/NAME`` sends half the body and closes."""
+    """Serves files from a directory on 127.0.0.1; ``/broken/NAME`` sends half the body and closes;
+    ``/stalled/NAME`` sends half, sets ``halfway`` and waits for ``release`` before it closes."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.requests: list[str] = []
         self.authorization: list[str] = []
+        self.halfway = threading.Event()
+        self.release = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,7 +49,7 @@ class ImageServer:
             def do_GET(self) -> None:
                 server.requests.append(self.path)
                 server.authorization.append(self.headers.get("Authorization", ""))
-                broken = self.path.startswith("/broken/")
+                broken = self.path.startswith(("/broken/", "/stalled/"))
                 path = server.root / self.path.rsplit("/", 1)[-1]
                 if not path.is_file():
                     self.send_error(404)
@@ -55,6 +62,9 @@ class ImageServer:
                 if broken:
                     self.wfile.flush()
                     self.close_connection = True
+                if self.path.startswith("/stalled/"):
+                    server.halfway.set()
+                    server.release.wait(120)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -65,6 +75,7 @@ class ImageServer:
         return sum(1 for path in self.requests if path.endswith("/" + name))
 
     def close(self) -> None:
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -112,6 +123,21 @@ def loop_device(conn: Any, prefix: str, tmp_path: Path) -> Iterator[str]:
     subprocess.run(["losetup", "-d", device], capture_output=True, check=False)
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes started by ``pid``, its children's children and so on (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def task(module: str, **options: Any) -> dict[str, Any]:
     return {f"kvmfleet.kvm.{module}": options}
 
@@ -120,8 +146,10 @@ def run_one(module: str, play_vars: dict[str, Any] | None = None, **options: Any
     return kvmtest.run_playbook([{"name": "t", **task(module, **options)}], play_vars=play_vars).result("t")
 
 
-def pools() -> str:
-    return kvmtest.virsh("pool-list", "--all")
+def pools(prefix: str) -> str:
+    """``virsh pool-list --all`` without the pools of other tests (the daemon is shared)."""
+    lines = kvmtest.virsh("pool-list", "--all").splitlines()
+    return "\n".join(line for line in lines if line.split() and line.split()[0].startswith(prefix))
 
 
 def definition(pool: str) -> str:
@@ -181,23 +209,23 @@ def test_dir_pool_triads_create_permissions_autostart_absent(
     assert apply["actions"] == [f"set {target} mode 0700"] and oct(target.stat().st_mode & 0o777) == "0o700"
     _check, apply, _recheck, _reapply = triad(task("pool", name=name, state="absent"))
     assert apply["actions"] == ["remove the pool's directory", f"remove the definition of pool {name}"]
-    assert name not in pools() and not target.exists()
+    assert name not in pools(prefix) and not target.exists()
 
 
 def test_pool_with_volumes_is_removed_only_with_remove_volumes(triad, prefix: str, dir_pool: dict[str, str]) -> None:
     name = dir_pool["name"]
     kvmtest.virsh("vol-create-as", name, f"{prefix}v.qcow2", "16M", "--format", "qcow2")
-    before = pools()
+    before = pools(prefix)
 
     failed = run_one("pool", name=name, state="absent")
 
     assert failed["failed"] and "set remove_volumes to allow it" in failed["msg"]
     assert f"{prefix}v.qcow2" in failed["msg"] and failed["needs_option"] == "remove_volumes"
-    assert pools() == before and volumes(name) == [f"{prefix}v.qcow2"]
+    assert pools(prefix) == before and volumes(name) == [f"{prefix}v.qcow2"]
 
     _check, apply, _recheck, _reapply = triad(task("pool", name=name, state="absent", remove_volumes=True))
     assert apply["actions"][0] == f"delete the volumes of pool {name}"
-    assert name not in pools() and not Path(dir_pool["path"]).exists()
+    assert name not in pools(prefix) and not Path(dir_pool["path"]).exists()
 
 
 def test_changes_libvirt_cannot_make_to_an_active_pool_need_recreate(prefix: str, dir_pool: dict[str, str]) -> None:
@@ -262,7 +290,7 @@ def test_fs_pool_on_a_loop_device_is_formatted_only_when_blank(
     # lost+found is the filesystem's, not a volume that blocks removal; the device is not wiped
     _check, apply, _recheck, _reapply = triad(task("pool", name=name, state="absent", remove_volumes=True))
     assert apply["actions"][0] == f"delete the volumes of pool {name}"
-    assert f"{loop_device} {target}" not in Path("/proc/mounts").read_text() and name not in pools()
+    assert f"{loop_device} {target}" not in Path("/proc/mounts").read_text() and name not in pools(prefix)
     assert kvmtest.run_cmd(["blkid", "-p", "-o", "value", "-s", "TYPE", loop_device]).strip() == "ext4"
 
 
@@ -270,7 +298,7 @@ def test_fs_pool_never_formats_a_device_holding_another_filesystem(
     prefix: str, loop_device: str, tmp_path: Path
 ) -> None:
     kvmtest.run_cmd(["mkfs.ext2", "-q", "-F", loop_device])
-    before = pools()
+    before = pools(prefix)
     options = {"name": f"{prefix}fs", "type": "fs", "source": {"devices": [loop_device], "format": "ext4"}}
 
     for check in (True, False):
@@ -280,7 +308,7 @@ def test_fs_pool_never_formats_a_device_holding_another_filesystem(
         failed = outcome.result("t")
         assert failed["failed"] and failed["needs_option"] == "overwrite"
         assert f"{loop_device} holds a ext2 filesystem; formatting it as ext4 would destroy its data" in failed["msg"]
-    assert pools() == before
+    assert pools(prefix) == before
     assert kvmtest.run_cmd(["blkid", "-p", "-o", "value", "-s", "TYPE", loop_device]).strip() == "ext2"
 
     used = run_one(
@@ -321,13 +349,13 @@ def test_logical_pool_define_build_start_on_a_loop_device(triad, prefix: str, lo
 def test_logical_pool_never_takes_a_device_holding_data_without_overwrite(prefix: str, loop_device: str) -> None:
     kvmtest.run_cmd(["mkfs.ext2", "-q", "-F", loop_device])
     name, vg = f"{prefix}lvm", f"kvt{prefix[len('kvt-') : -1]}"
-    before = pools()
+    before = pools(prefix)
 
     failed = run_one("pool", name=name, type="logical", source={"name": vg, "devices": [loop_device]})
 
     assert failed["failed"] and failed["needs_option"] == "overwrite"
     assert f"{loop_device} holds ext2; making them LVM physical volumes of {vg} would destroy that" in failed["msg"]
-    assert pools() == before
+    assert pools(prefix) == before
     assert kvmtest.run_cmd(["blkid", "-p", "-o", "value", "-s", "TYPE", loop_device]).strip() == "ext2"
 
 
@@ -351,7 +379,7 @@ def test_pool_types_this_host_cannot_run_are_refused_by_libvirt_not_by_validatio
         source={"name": "rbd", "hosts": ["127.0.0.1:6789"], "auth": {"type": "ceph", "username": "u"}},
     )
     assert failed["failed"] and "define rbd pool" in failed["msg"]
-    assert f"{prefix}rbd" not in pools()
+    assert f"{prefix}rbd" not in pools(prefix)
 
 
 def test_pools_batch_triad_and_a_bad_item_touches_nothing(triad, prefix: str, tmp_path: Path) -> None:
@@ -360,14 +388,14 @@ def test_pools_batch_triad_and_a_bad_item_touches_nothing(triad, prefix: str, tm
         {"name": first, "type": "dir", "target": str(tmp_path / "a"), "autostart": True},
         {"name": second, "type": "dir", "target": str(tmp_path / "b"), "state": "inactive"},
     ]
-    before = pools()
+    before = pools(prefix)
     bad = run_one("pools", pools=[items[0], {**items[1], "target": "b"}])
     assert bad["failed"] and bad["msg"] == "pools[1].target: 'b' is not an absolute path"
     twice = run_one("pools", pools=[*items, {"name": first}])
     assert twice["failed"] and twice["msg"] == f"pools[2].name: {first} is also the name of pools[0]"
     needs = run_one("pools", pools=[items[0], {"name": f"{prefix}c", "state": "absent"}, {"name": f"{prefix}d"}])
     assert needs["failed"] and needs["msg"] == f"pools[2].type: is required to create storage pool {prefix}d"
-    assert pools() == before and not (tmp_path / "a").exists()
+    assert pools(prefix) == before and not (tmp_path / "a").exists()
 
     _check, apply, _recheck, _reapply = triad(task("pools", pools=items))
 
@@ -386,7 +414,7 @@ def test_pools_batch_triad_and_a_bad_item_touches_nothing(triad, prefix: str, tm
 
 @kvmtest.BOTH_WAYS
 def test_bad_pool_inputs_name_their_field_and_change_nothing(prefix: str, play_vars: dict[str, Any]) -> None:
-    before = pools()
+    before = pools(prefix)
     cases = [
         ({"type": "lvm2", "target": "/x"}, "type: must be one of dir, fs, netfs"),
         ({"type": "dir", "target": "relative/dir"}, "target: 'relative/dir' is not an absolute path"),
@@ -401,7 +429,7 @@ def test_bad_pool_inputs_name_their_field_and_change_nothing(prefix: str, play_v
     for options, message in cases:
         failed = run_one("pool", play_vars, name=f"{prefix}bad", **options)
         assert failed["failed"] and message in failed["msg"], (message, failed["msg"])
-    assert pools() == before
+    assert pools(prefix) == before
 
 
 # ---------------------------------------------------------------------------------------------- volumes
@@ -562,6 +590,60 @@ def test_bad_checksum_and_broken_download_leave_nothing(
     assert list(path.iterdir()) == [] and list(staging.iterdir()) == []
 
 
+def test_a_killed_stream_import_leaves_no_volume_under_its_name(
+    images, prefix: str, dir_pool: dict[str, str], tmp_path: Path
+) -> None:
+    """The run is killed (SIGKILL) in the middle of the upload; the next run removes its staging volume."""
+    server, sums = images
+    pool, path = dir_pool["name"], Path(dir_pool["path"])
+    name = f"{prefix}killed.img"
+    options = {"pool": pool, "name": name, "checksum": sums["data.img"], "transfer": "stream"}
+    play = [
+        {
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "tasks": [{"name": "t", **task("volume", **options, url=f"{server.url}/stalled/data.img")}],
+        }
+    ]
+    playbook = tmp_path / "killed.yml"
+    playbook.write_text(json.dumps(play))
+    with tempfile.TemporaryFile() as output:
+        proc = subprocess.Popen(
+            [str(kvmtest.VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)],
+            env=kvmtest.ansible_env(),
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
+        )
+        try:
+            assert server.halfway.wait(120), "the import never started"
+            deadline = time.monotonic() + 60
+            while not [p for p in path.iterdir() if p.name.startswith(f".{name}.kvmfleet-part-")]:
+                assert time.monotonic() < deadline and proc.poll() is None, "no staging volume appeared"
+                time.sleep(0.2)
+        finally:
+            for pid in [*descendants(proc.pid), proc.pid]:  # Ansible's workers leave the process group
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.wait()
+            server.release.set()
+
+    leftovers = [p for p in path.iterdir() if p.name.startswith(f".{name}.kvmfleet-part-")]
+    assert len(leftovers) == 1 and name not in volumes(pool), "only the hidden staging volume is left"
+
+    # a leftover written to recently may be another run's upload: kept; once it is old, it goes
+    fresh = run_one("volume", **options, url=f"{server.url}/data.img")
+    assert fresh["changed"] and leftovers[0].exists()
+    kvmtest.virsh("vol-delete", "--pool", pool, name)
+    old = time.time() - 3600
+    os.utime(leftovers[0], (old, old))
+    again = run_one("volume", **options, url=f"{server.url}/data.img")
+    assert again["changed"] and not leftovers[0].exists()
+    assert "sha256:" + hashlib.sha256((path / name).read_bytes()).hexdigest() == sums["data.img"]
+    assert volumes(pool) == [name]
+
+
 @kvmtest.BOTH_WAYS
 def test_bad_volume_inputs_name_their_field_and_change_nothing(
     prefix: str, dir_pool: dict[str, str], play_vars: dict[str, Any]
@@ -593,3 +675,50 @@ def test_bad_volume_inputs_name_their_field_and_change_nothing(
     missing_pool = run_one("volume", play_vars, pool=f"{prefix}nope", name=f"{prefix}n", capacity="1GiB")
     assert missing_pool["failed"] and f"pool: no storage pool {prefix}nope" in missing_pool["msg"]
     assert volumes(pool) == before
+
+
+# ---------------------------------------------------------------------------------------------- the storage role
+
+
+def test_storage_role_in_check_mode_on_a_fresh_host_then_applied(images, prefix: str, tmp_path: Path) -> None:
+    """Check mode first: the pool is only predicted, the imports into it are predicted too."""
+    server, sums = images
+    pool, target = f"{prefix}role", tmp_path / "rolepool"
+    token = f"Bearer {prefix}role-secret"
+    role = {
+        "role": "kvmfleet.kvm.storage",
+        "vars": {
+            "storage_pools": [{"name": pool, "type": "dir", "target": str(target)}],
+            "storage_images": [
+                {"pool": pool, "url": f"{server.url}/base.qcow2", "checksum": sums["base.qcow2"]},
+                {
+                    "pool": pool,
+                    "url": f"{server.url}/data.img",
+                    "checksum": sums["data.img"],
+                    "url_headers": {"Authorization": token},
+                },
+            ],
+        },
+    }
+    images_task = (
+        "kvmfleet.kvm.storage : Fetch the base images (once per pool; the checksum is verified before a volume appears)"
+    )
+    cached = [f"base-sha256-{sums['base.qcow2'][7:23]}.qcow2", f"data-sha256-{sums['data.img'][7:23]}.img"]
+
+    check = kvmtest.run_playbook([], check=True, roles=[role])
+    assert check.rc == 0, check.stderr
+    predicted = check.result(images_task)["results"]
+    assert predicted[0]["changed"] and predicted[0]["actions"] == [
+        f"import {server.url}/base.qcow2 as volume {cached[0]} "
+        f"(sha256 verified, into pool {pool}, which does not exist yet)"
+    ]
+    assert predicted[1]["changed"] and "censored" in predicted[1]
+    assert pool not in pools(prefix) and not target.exists() and server.requests == []
+
+    applied = kvmtest.run_playbook([], roles=[role])
+    assert applied.rc == 0 and [item["changed"] for item in applied.result(images_task)["results"]] == [True, True]
+    assert volumes(pool) == cached and server.authorization == ["", token]
+    assert "role-secret" not in json.dumps(applied.data) + json.dumps(check.data) + applied.stderr + check.stderr
+
+    again = kvmtest.run_playbook([], check=True, roles=[role])
+    assert again.rc == 0 and not again.result(images_task)["changed"]

@@ -232,8 +232,11 @@ def remove_stale_staging(pool: Any, name: str) -> None:
         started = vol.name()[len(prefix) :].split("-", 1)[0]
         with contextlib.suppress(lv.libvirtError):
             mtime = ET.fromstring(vol.XMLDesc(0)).findtext("target/timestamps/mtime")
-            last = max(float(mtime or 0), float(started) if started.isdigit() else 0)
-            if now - last > (STALE_PARTIAL if mtime else STALE_UNTIMED):
+            if mtime:
+                stale = now - float(mtime) > STALE_PARTIAL
+            else:
+                stale = not started.isdigit() or now - int(started) > STALE_UNTIMED
+            if stale:
                 vol.delete(0)
 
 
