@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,10 +10,8 @@ import pytest
 from ansible_collections.kvmfleet.kvm.plugins.module_utils import _cloudinit
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
 
-# isoinfo comes with genisoimage, blkid with util-linux: both are installed by the project's setup
-# (tests only: the module itself needs neither)
-ISOINFO = shutil.which("isoinfo")
-BLKID = shutil.which("blkid")
+# isoinfo comes with genisoimage, blkid with util-linux: scripts/setup.sh installs both (for the tests
+# only: the module itself needs neither), so they are required here, not optional
 
 USER_DATA = "#cloud-config\nusers:\n  - name: admin\n" + "# padding\n" * 400  # more than one sector
 
@@ -48,7 +45,6 @@ def test_the_image_depends_only_on_the_files(seed_iso: tuple[Path, dict[str, byt
     assert other != data
 
 
-@pytest.mark.skipif(ISOINFO is None, reason="isoinfo (genisoimage package) is not installed")
 def test_isoinfo_reads_label_and_exact_joliet_names(seed_iso: tuple[Path, dict[str, bytes]]) -> None:
     path, files = seed_iso
     info = run("isoinfo", "-d", "-i", str(path))
@@ -63,7 +59,6 @@ def test_isoinfo_reads_label_and_exact_joliet_names(seed_iso: tuple[Path, dict[s
     assert run("isoinfo", "-x", "/USER_DAT.;1", "-i", str(path)) == USER_DATA
 
 
-@pytest.mark.skipif(BLKID is None, reason="blkid (util-linux) is not installed")
 def test_blkid_sees_an_iso9660_filesystem_labelled_cidata(seed_iso: tuple[Path, dict[str, bytes]]) -> None:
     path, _files = seed_iso
     probe = run("blkid", "-p", "-o", "export", str(path))
@@ -71,7 +66,6 @@ def test_blkid_sees_an_iso9660_filesystem_labelled_cidata(seed_iso: tuple[Path, 
     assert "LABEL=cidata" in probe.splitlines()
 
 
-@pytest.mark.skipif(ISOINFO is None, reason="isoinfo (genisoimage package) is not installed")
 def test_empty_and_clashing_names(tmp_path: Path) -> None:
     files = {"user-data": b"", "user_data": b"x", "meta-data": b"y"}
     path = tmp_path / "seed.iso"
