@@ -196,7 +196,10 @@ options:
         description: Capacity, with a unit; a bare number is GiB. Grown live on a running guest.
         type: raw
       format:
-        description: Image format. Default V(qcow2) for new volumes.
+        description:
+          - Image format. Default V(qcow2) for new volumes.
+          - Pools of block devices (C(logical), C(zfs), C(rbd), C(iscsi)) hold raw volumes only - set V(raw)
+            there; V(qcow2) or O(disks[].backing_image) in such a pool is refused before anything is done.
         type: str
         choices: [qcow2, raw]
       backing_image:

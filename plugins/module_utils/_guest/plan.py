@@ -258,6 +258,11 @@ class GuestPlanner:
                         )
                     )
                     continue
+                refused = _storage.raw_only(_storage.pool_type(pool))
+                if refused is not None and (disk["backing_image"] is not None or disk["format"] != "raw"):
+                    field = "backing_image" if disk["backing_image"] is not None else "format"
+                    self.problems.append((self.at(f"{where}.{field}"), f"pool {disk['pool']}: {refused}"))
+                    continue
                 backing = None
                 capacity = disk["size"] or 0
                 if disk["backing_image"] is not None:

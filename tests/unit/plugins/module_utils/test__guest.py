@@ -374,6 +374,24 @@ def test_planning_problems_name_the_field(conn: Any, name: str) -> None:
     ]
 
 
+def test_block_pools_take_raw_volumes_only_and_say_so_at_planning(conn: Any, name: str) -> None:
+    pool_name = f"{name}-vg"
+    pool = conn.storagePoolCreateXML(
+        f"<pool type='logical'><name>{pool_name}</name><target><path>/dev/{pool_name}</path></target></pool>", 0
+    )
+    try:
+        with pytest.raises(ValidationError) as info:
+            plan(conn, name=name, disks=[{"size": "1G", "pool": pool_name},
+                                         {"size": "1G", "pool": pool_name, "format": "raw"}])  # fmt: skip
+        assert [path for path, _problem in info.value.problems] == ["disks[0].format"]
+        assert "logical pool holds raw volumes only" in info.value.problems[0][1]
+        # raw is accepted, and the new volume is planned before anything is touched
+        actions = plan(conn, name=name, disks=[{"size": "1G", "pool": pool_name, "format": "raw"}]).actions
+        assert any(action.description.startswith(f"create volume {name}-vda.raw") for action in actions)
+    finally:
+        pool.destroy()
+
+
 FULL = {
     "memory": "256MiB",
     "max_memory": "512MiB",
