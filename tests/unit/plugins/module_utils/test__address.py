@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
+import subprocess
 import threading
 from typing import Any
 
@@ -171,19 +173,25 @@ def test_neighbour_table_falls_back_to_proc_net_arp(tmp_path: Any, monkeypatch: 
 
 
 def test_neighbour_table_reads_this_hosts_table() -> None:
-    def proc() -> set[tuple[str, str]]:
-        with open("/proc/net/arp", encoding="ascii") as handle:
-            return {
-                (mac, item["address"])
-                for mac, items in _address.parse_proc_arp(handle.read()).items()
-                for item in items
-            }
+    """A neighbour entry of the test's own (on a veth pair of its own with a permanent entry; never the uplink)."""
+    link = f"kvtu{secrets.token_hex(3)}"
+    mac = "52:54:00:" + ":".join(secrets.token_hex(1) for _ in range(3))
 
-    before = proc()
-    table = _address.neighbour_table()  # through `ip -j neigh` here
-    steady = before & proc()  # entries that did not change meanwhile
-    assert steady, "this host has no complete IPv4 neighbour at all (not even its gateway)"
-    assert steady <= {(mac, item["address"]) for mac, items in table.items() for item in items}
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    ip("link", "add", link, "type", "veth", "peer", "name", f"{link}p")  # no dummy driver here
+    try:
+        ip("addr", "add", "192.0.2.1/24", "dev", link)
+        ip("link", "set", link, "up")
+        ip("neigh", "replace", "192.0.2.77", "lladdr", mac, "dev", link, "nud", "permanent")
+        with open("/proc/net/arp", encoding="ascii") as handle:
+            proc = _address.parse_proc_arp(handle.read())
+        table = _address.neighbour_table()  # through `ip -j neigh` here
+        assert [item["address"] for item in proc[mac]] == ["192.0.2.77"]
+        assert [item["address"] for item in table[mac]] == ["192.0.2.77"]
+    finally:
+        ip("link", "del", link)
 
 
 class _Conn:
