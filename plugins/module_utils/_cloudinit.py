@@ -194,5 +194,6 @@ def build_iso(files: dict[str, bytes], label: str = SEED_LABEL) -> bytes:
         *(padded(files[name]) for name in names),
     ]
     data = b"".join(image)
-    assert len(data) == total * SECTOR
+    if len(data) != total * SECTOR:  # the layout above is computed once; a mismatch is a bug here
+        raise KvmFleetError(f"cloud-init seed: laid out {total} sectors but wrote {len(data)} bytes")
     return data

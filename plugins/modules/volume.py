@@ -132,8 +132,9 @@ options:
   tmp_dir:
     description:
       - Absolute path of the directory on the host that runs the module where a stream import whose
-        length is not known in advance (no C(Content-Length)) is staged before its upload. Default - the module's temporary directory (Ansible's remote C(tmp)), or the system's
-        temporary directory when the module runs in the worker process (see the C(action) attribute).
+        length is not known in advance (no C(Content-Length)) is staged before its upload.
+        Default - the module's temporary directory (Ansible's remote C(tmp)), or the system's temporary
+        directory when the module runs in the worker process (see the C(action) attribute).
     type: str
   state:
     description: V(present) - the volume exists as declared. V(absent) - the volume is deleted.

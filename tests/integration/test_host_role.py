@@ -62,7 +62,7 @@ def test_without_kvm_and_without_emulation_it_says_what_is_missing(play) -> None
         "Set host_allow_emulation: true to run guests under TCG emulation instead (slow; for nested CI)"
     )
     assert [name for name, res in result.tasks if res.get("changed")] == []
-    assert not [name for name, _ in result.tasks if "Install QEMU" in name]
+    assert not [name for name, _status in result.tasks if "Install QEMU" in name]
 
 
 @pytest.mark.parametrize(
@@ -125,7 +125,7 @@ def test_configure_without_run_applies_a_changed_setting(
             play_vars={"host_allow_emulation": True, "host_libvirtd_settings": {"max_workers": workers + 1}},
         )
         assert result.rc == 0, [task for task in result.tasks if task[1].get("failed")] or result.stderr[-3000:]
-        names = [name.removeprefix("kvmfleet.kvm.host : ") for name, _ in result.tasks]
+        names = [name.removeprefix("kvmfleet.kvm.host : ") for name, _status in result.tasks]
         assert "Set libvirt daemon settings (/etc/libvirt/libvirtd.conf)" in names
         assert "Read the hypervisor through libvirt" not in names  # host_run did not run
         assert result.result("kvmfleet.kvm.host : Apply daemon worker pool settings live (virt-admin)").get("changed")

@@ -175,7 +175,7 @@ def test_neighbour_table_falls_back_to_proc_net_arp(tmp_path: Any, monkeypatch: 
 def test_neighbour_table_reads_this_hosts_table() -> None:
     """A neighbour entry of the test's own (on a veth pair of its own with a permanent entry; never the uplink)."""
     link = f"kvtu{secrets.token_hex(3)}"
-    mac = "52:54:00:" + ":".join(secrets.token_hex(1) for _ in range(3))
+    mac = "52:54:00:" + ":".join(secrets.token_hex(1) for _octet in range(3))
 
     def ip(*args: str) -> None:
         subprocess.run(["ip", *args], check=True, capture_output=True)
