@@ -290,9 +290,6 @@ class Waiter:
             except lv.libvirtError as exc:
                 self.said[source] = _error_text(exc)
                 continue
-            except OSError as exc:
-                self.said[source] = f"cannot read the neighbour table: {exc}"
-                continue
             self.said[source] = ", ".join(item["address"] for item in found) if found else "no address"
             groups.append(found)
         self.addresses = merge(*groups)
@@ -313,9 +310,13 @@ class Waiter:
     def _ask(self, source: str) -> list[dict[str, Any]]:
         if source != "arp" or self.neighbours is None:
             return query(self.dom, source)
+        try:
+            table = self.neighbours.table()
+        except OSError:  # as arp_table: libvirt's own ARP source when this host's table cannot be read
+            return query(self.dom, source)
         if self._macs is None:
             self._macs = domain_macs(self.dom)
-        return by_macs(self.neighbours.table(), self._macs)
+        return by_macs(table, self._macs)
 
     def run(self) -> dict[str, Any]:
         started = self.clock()

@@ -266,7 +266,8 @@ def import_stream(conn: Any, values: dict[str, Any], pool: Any, name: str, kind:
         stack.callback(source.close)
         if length is None:  # no Content-Length: a temporary file first, to learn the length the upload needs
             spool = stack.enter_context(tempfile.TemporaryFile(prefix="kvmfleet-import-", dir=values["tmp_dir"]))
-            length, _digest = copy_hashed(source, spool, algorithm, None, what)
+            length, spooled = copy_hashed(source, spool, algorithm, None, what)
+            verify(values["checksum"], spooled, what)  # a wrong image fails before anything is uploaded
             spool.seek(0)
             source = spool
         chunks = ops.read_ahead(source)
