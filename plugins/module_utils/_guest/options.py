@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import uuid as uuidlib
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._address import SOURCES as ADDRESS_SOURCES
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
@@ -360,7 +360,11 @@ def _duplicates(
     return problems
 
 
-def _numa_checks(guest: dict[str, Any], path: str) -> list[Problem]:
+def _no_such_vcpu(vcpu: int, maximum: int) -> str:
+    return f"vCPU {vcpu} does not exist (the guest has {maximum})"
+
+
+def _numa_checks(guest: dict[str, Any], path: str, maximum: Optional[int]) -> list[Problem]:
     """What libvirt requires of NUMA cells: the guest's memory is their sum, their vCPUs exist and are disjoint."""
     cells = (guest["cpu"] or {}).get("numa") or []
     if not cells:
@@ -384,12 +388,11 @@ def _numa_checks(guest: dict[str, Any], path: str) -> list[Problem]:
                 "which libvirt makes the guest's maximum",
             )
         )
-    maximum = guest["max_vcpus"] or guest["vcpus"]
     owner: dict[int, int] = {}
     for index, cell in enumerate(cells):
         ids = cpu_ids(cell["cpus"])
         if maximum is not None and ids[-1] >= maximum:
-            problems.append((f"{where}[{index}].cpus", f"vCPU {ids[-1]} does not exist (the guest has {maximum})"))
+            problems.append((f"{where}[{index}].cpus", _no_such_vcpu(ids[-1], maximum)))
         shared = sorted({owner[cpu] for cpu in ids if cpu in owner})
         if shared:
             problems.append((f"{where}[{index}].cpus", f"shares vCPUs with numa[{shared[0]}]"))
@@ -412,20 +415,17 @@ def _guest_checks(guest: dict[str, Any], path: str) -> list[Problem]:
     if guest["kernel"] is None and (guest["initrd"] is not None or guest["cmdline"] is not None):
         problems.append((at("kernel"), "initrd and cmdline need a kernel (direct kernel boot)"))
     cpu = guest["cpu"] or {}
-    if cpu.get("sockets") and (guest["max_vcpus"] or guest["vcpus"]):
+    maximum = guest["max_vcpus"] or guest["vcpus"]  # the vCPUs the guest can ever have
+    if cpu.get("sockets") and maximum:
         total = cpu["sockets"] * cpu["cores"] * cpu["threads"]
-        maximum = guest["max_vcpus"] or guest["vcpus"]
         if total != maximum:
             problems.append(
                 (at("cpu"), f"sockets x cores x threads = {total}, but the guest has {maximum} vCPUs at most")
             )
     for index, pin in enumerate(cpu.get("pinning") or []):
-        maximum = guest["max_vcpus"] or guest["vcpus"]
         if maximum is not None and pin["vcpu"] >= maximum:
-            problems.append(
-                (f"{at('cpu')}.pinning[{index}].vcpu", f"vCPU {pin['vcpu']} does not exist (the guest has {maximum})")
-            )
-    problems.extend(_numa_checks(guest, path))
+            problems.append((f"{at('cpu')}.pinning[{index}].vcpu", _no_such_vcpu(pin["vcpu"], maximum)))
+    problems.extend(_numa_checks(guest, path, maximum))
 
     disks = guest["disks"] or []
     problems.extend(_duplicates(disks, lambda d: d["target"], at("disks"), "target", "is also the target of disks"))
