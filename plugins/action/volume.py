@@ -7,14 +7,12 @@ With a controller-side ``src`` the module runs as given first. Only when it repo
 file (the volume does not exist yet, and this is not check mode) is the file copied into the task's
 remote temporary directory (the connection's put_file, which streams it) and the module run again
 with ``remote_src: true``; the temporary directory is removed afterwards. An existing volume costs no
-transfer. When the managed host is the controller, nothing is copied: the module reads the file.
+transfer. When the managed host is the controller, nothing is copied: the file is read where it is.
 
-An import itself always runs as a module process, also when the host is the controller: in four
-runs of bench/volume_import.py a 1 GiB import inside Ansible's worker took 3.1-3.7 s against
-2.0-3.3 s as a module process (best of 3 each, on a shared, noisy machine), and the 0.3 s a module
-process costs does not matter next to an import. Whether there is anything to import is planned in
-the worker first (check mode, milliseconds), so a run that finds the volume in place keeps the
-in-process speed.
+An import runs where the module's every other task runs: in the worker when the host is the
+controller. bench/volume_import.py measured both on a 1 GiB import (3 rounds, the same run):
+2.6-3.6 s in the worker against 3.5-4.9 s as a module process, and 3.8-4.9 s for curl and virsh
+vol-upload.
 """
 
 from __future__ import annotations
@@ -35,15 +33,6 @@ from ansible_collections.kvmfleet.kvm.plugins.plugin_utils._inprocess import InP
 class ActionModule(InProcessAction):
     ENTRY = ENTRY
     TRANSFERS_FILES = True
-
-    def runs_here(self, task_vars: dict[str, Any]) -> bool:
-        if not super().runs_here(task_vars):
-            return False
-        args = self._task.args
-        if self._task.check_mode or (args.get("url") is None and args.get("src") is None):
-            return True
-        plan = run_direct(self.ENTRY, dict(args), True)
-        return bool(plan.get("failed")) or not plan.get("changed")
 
     def run(self, tmp: Any = None, task_vars: Any = None) -> dict[str, Any]:
         args = dict(self._task.args)
@@ -67,7 +56,7 @@ class ActionModule(InProcessAction):
             first = self._run_entry({**args, "src": local}, task_vars, here)
             if not first.get("needs_src"):
                 return merge_hash(result, {**first, "src": args["src"]})
-            if here:  # the managed host is the controller: a module process reads the file where it is
+            if here:  # the managed host is the controller: the file is read where it is
                 remote = local
             else:
                 if self._connection._shell.tmpdir is None:
@@ -76,7 +65,7 @@ class ActionModule(InProcessAction):
                 remote = self._connection._shell.join_path(self._connection._shell.tmpdir, os.path.basename(local))
                 self._transfer_file(local, remote)
                 self._fixup_perms2((self._connection._shell.tmpdir, remote))
-            final = self._execute_module(module_args={**args, "src": remote, "remote_src": True}, task_vars=task_vars)
+            final = self._run_entry({**args, "src": remote, "remote_src": True}, task_vars, here)
             return merge_hash(result, {**final, "src": args["src"]})
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)

@@ -86,7 +86,7 @@ def images(tmp_path: Path) -> Iterator[tuple[ImageServer, dict[str, str]]]:
     root = tmp_path / "served"
     root.mkdir()
     raw = root / "data.img"
-    raw.write_bytes(os.urandom(3 * MiB + 12345))
+    raw.write_bytes(os.urandom(9 * MiB + 12345))  # half of it (/stalled/) is more than one 4 MiB transfer chunk
     kvmtest.run_cmd(["qemu-img", "create", "-q", "-f", "qcow2", str(root / "base.qcow2"), "64M"])
     kvmtest.run_cmd(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 1M", str(root / "base.qcow2")])
     sums = {p.name: "sha256:" + hashlib.sha256(p.read_bytes()).hexdigest() for p in root.iterdir()}

@@ -3,6 +3,8 @@ planner on libvirt's test:///default driver."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import io
 import os
@@ -163,29 +165,105 @@ def test_reader_honours_units() -> None:
 
 
 class Broken(io.BytesIO):
-    def read(self, size: int | None = -1) -> bytes:
+    """A source that breaks off after its first read."""
+
+    def readinto(self, buffer: Any) -> int:
         if self.tell() > 0:
             raise ConnectionResetError("peer closed")
-        return super().read(size)
+        return super().readinto(buffer)
 
 
-def test_copy_hashed_streams_and_hashes() -> None:
-    data = secrets.token_bytes(3 * ops.CHUNK + 17)
-    target = io.BytesIO()
-    size, digest = transfer.copy_hashed(io.BytesIO(data), target, "sha512", len(data), "x")
-    assert size == len(data) and digest == hashlib.sha512(data).hexdigest() and target.getvalue() == data
+class NoReadinto:
+    """A source with ``read`` only (an unusual URL handler), handing out a few bytes per call."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = io.BytesIO(data)
+
+    def read(self, size: int) -> bytes:
+        return self.data.read(min(size, 1000))
+
+
+def copied(tmp_path: Path, source: Any, length: int | None, algorithm: str = "sha256", **kw: Any) -> tuple[Any, bytes]:
+    target = tmp_path / "target"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        result = transfer.copy_hashed(source, fd, algorithm, length, "x", **kw)
+    finally:
+        os.close(fd)
+    return result, target.read_bytes()
+
+
+@pytest.mark.parametrize("durable", [True, False])
+@pytest.mark.parametrize("size", [3 * ops.CHUNK + 17, 2 * ops.CHUNK, 5, 0])
+def test_copy_hashed_streams_and_hashes(tmp_path: Path, size: int, durable: bool) -> None:
+    """Aligned and unaligned sizes (an O_DIRECT writer switches to the page cache for the tail)."""
+    data = secrets.token_bytes(size)
+    (total, digest), written = copied(tmp_path, io.BytesIO(data), size, "sha512", durable=durable)
+    assert total == size and digest == hashlib.sha512(data).hexdigest() and written == data
+
+
+def test_copy_hashed_reads_sources_without_readinto(tmp_path: Path) -> None:
+    data = secrets.token_bytes(ops.CHUNK + 4321)
+    (total, digest), written = copied(tmp_path, NoReadinto(data), None)
+    assert total == len(data) and digest == hashlib.sha256(data).hexdigest() and written == data
+
+
+def test_copy_hashed_without_o_direct_writes_back_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filesystem that refuses O_DIRECT: page-cache writes, write-back started behind the writer."""
+    advised: list[tuple[int, int]] = []
+    monkeypatch.setattr(transfer, "_direct_io", lambda fd, on: False)
+    monkeypatch.setattr(transfer.os, "posix_fadvise", lambda fd, offset, size, advice: advised.append((offset, size)))
+    data = secrets.token_bytes(8 * ops.CHUNK + 1)
+    (total, _digest), written = copied(tmp_path, io.BytesIO(data), len(data))
+    assert total == len(data) and written == data
+    lag = transfer.WRITEBACK_LAG
+    assert advised[0] == (0, ops.CHUNK) and advised[-1][0] + advised[-1][1] == len(data) - lag
+    assert all(a[0] + a[1] == b[0] for a, b in zip(advised, advised[1:]))  # each byte advised once
+
+
+def test_copy_hashed_falls_back_when_an_o_direct_write_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filesystem that takes the O_DIRECT flag but refuses the writes (EINVAL): page-cache writes."""
+    real_write, refused = os.write, []
+
+    def write(fd: int, data: Any) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            refused.append(len(data))
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(transfer.os, "write", write)
+    data = secrets.token_bytes(2 * ops.CHUNK + 3)
+    (total, _digest), written = copied(tmp_path, io.BytesIO(data), len(data))
+    assert refused == [ops.CHUNK] and total == len(data) and written == data
 
 
 @pytest.mark.parametrize(
     ("source", "length", "message"),
     [
-        (Broken(b"x" * (2 * 1024 * 1024)), None, "broke off after 1048576 bytes"),
+        (Broken(b"x" * (2 * ops.CHUNK)), None, f"broke off after {ops.CHUNK} bytes"),
         (io.BytesIO(b"abc"), 10, "after 3 of 10"),
     ],
 )
-def test_copy_hashed_reports_short_transfers(source: Any, length: int | None, message: str) -> None:
+def test_copy_hashed_reports_short_transfers(tmp_path: Path, source: Any, length: int | None, message: str) -> None:
     with pytest.raises(transfer.TransferFailed, match=message):
-        transfer.copy_hashed(source, io.BytesIO(), "sha256", length, "x")
+        copied(tmp_path, source, length)
+
+
+def test_copy_hashed_reports_a_failed_write(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "target", os.O_RDONLY | os.O_CREAT, 0o600)  # not writable: EBADF
+    try:
+        with pytest.raises(transfer.TransferFailed, match=r"broke off after .* Bad file descriptor"):
+            transfer.copy_hashed(io.BytesIO(b"x" * (3 * ops.CHUNK)), fd, "sha256", None, "x")
+    finally:
+        os.close(fd)
+
+
+def test_read_ahead_hands_out_each_chunk_in_order() -> None:
+    data = secrets.token_bytes(5 * ops.CHUNK + 1)
+    chunks = [bytes(view) for view in ops.read_ahead(io.BytesIO(data))]
+    assert [len(c) for c in chunks] == [ops.CHUNK] * 5 + [1] and b"".join(chunks) == data
 
 
 def test_verify_mismatch_names_checksum() -> None:
