@@ -12,6 +12,7 @@ a remote hypervisor). Never one call per guest per field.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
@@ -112,22 +113,23 @@ def read_guests(
     """Facts of every guest (or those named / carrying all ``tags``), sorted by name."""
     sources = list(DEFAULT_SOURCES if sources is None else sources)
     domains = [(dom, state) for dom, state in _domains(conn) if not names or dom.name() in names]
-    if len(domains) > XML_THREADS:
-        with ThreadPoolExecutor(max_workers=XML_THREADS) as pool:  # the binding releases the GIL per call
-            xmls = list(pool.map(lambda item: _xml(item[0]), domains))
-    else:
-        xmls = [_xml(dom) for dom, _state in domains]
     guests = []
     running = []
-    for (dom, state), xml in zip(domains, xmls):
-        if xml is None:
-            continue
-        guest = describe(xml, state)
-        if not _matches(guest, names, tags):
-            continue
-        guests.append(guest)
-        if state == "running":
-            running.append((dom, guest))
+    # the XML of later guests is fetched (the binding releases the GIL per call) while earlier ones are parsed
+    with ThreadPoolExecutor(max_workers=XML_THREADS) as pool:
+        xmls: Iterable[Optional[str]] = (
+            pool.map(lambda item: _xml(item[0]), domains) if len(domains) > XML_THREADS
+            else (_xml(dom) for dom, _state in domains)
+        )  # fmt: skip
+        for (dom, state), xml in zip(domains, xmls):
+            if xml is None:
+                continue
+            guest = describe(xml, state)
+            if not _matches(guest, names, tags):
+                continue
+            guests.append(guest)
+            if state == "running":
+                running.append((dom, guest))
     if running and sources:
         _add_addresses(conn, running, sources)
     return sorted(guests, key=lambda guest: guest["name"])

@@ -66,13 +66,14 @@ class HostContext:
 
     def __init__(self, conn: Any, uri: str) -> None:
         self.conn = conn
-        self.caps = parse_capabilities(conn.getCapabilities())
+        caps_xml = conn.getCapabilities()
+        self.caps = parse_capabilities(caps_xml)
         arch_caps = self.caps["guests"].get(self.caps["arch"], {"domain_types": []})
         self.kvm_usable, self.kvm_reason = judge_kvm(
             arch_caps["domain_types"], local_kvm_facts() if is_local_uri(uri) else None
         )
         self.aliases: dict[str, str] = {}
-        root = ET.fromstring(conn.getCapabilities())
+        root = ET.fromstring(caps_xml)
         for machine in root.iter("machine"):
             if machine.get("canonical") and machine.text:
                 self.aliases[machine.text] = machine.get("canonical", "")
