@@ -522,6 +522,41 @@ def test_import_by_stream_upload(
     assert list(staging.iterdir()) == []
 
 
+def test_stream_import_on_a_reflink_filesystem_shares_the_verified_blocks(
+    images, prefix: str, conn: Any, tmp_path: Path
+) -> None:
+    """On XFS with reflinks the verified staging volume becomes the final volume without a second copy:
+    an image larger than half the free space is imported (a byte copy would run out of space)."""
+    server, _sums = images
+    image = tmp_path / "xfs.img"
+    with open(image, "wb") as handle:
+        handle.truncate(512 * MiB)
+    kvmtest.run_cmd(["mkfs.xfs", "-q", "-m", "reflink=1", str(image)])
+    device = kvmtest.run_cmd(["losetup", "--find", "--show", str(image)]).strip()
+    mount = tmp_path / "xfs"
+    mount.mkdir()
+    pool = f"{prefix}xfs"
+    try:
+        kvmtest.run_cmd(["mount", device, str(mount)])
+        kvmtest.virsh("pool-define-as", pool, "dir", "--target", str(mount))
+        kvmtest.virsh("pool-start", pool)
+        free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
+        data = os.urandom(free * 3 // 5 // MiB * MiB)  # more than half the free space, less than all of it
+        (server.root / "big.img").write_bytes(data)
+        checksum = "sha256:" + hashlib.sha256(data).hexdigest()
+        name = f"{prefix}big.img"
+        options = {"pool": pool, "name": name, "url": f"{server.url}/big.img", "checksum": checksum}
+        result = run_one("volume", **options, transfer="stream")
+        assert result["changed"] and not result.get("failed"), result.get("msg")
+        assert volumes(pool) == [name]  # the staging volume is gone
+        assert "sha256:" + hashlib.sha256((mount / name).read_bytes()).hexdigest() == checksum
+    finally:
+        subprocess.run(["virsh", "-c", kvmtest.SYSTEM_URI, "pool-destroy", pool], capture_output=True, check=False)
+        subprocess.run(["virsh", "-c", kvmtest.SYSTEM_URI, "pool-undefine", pool], capture_output=True, check=False)
+        subprocess.run(["umount", str(mount)], capture_output=True, check=False)
+        subprocess.run(["losetup", "-d", device], capture_output=True, check=False)
+
+
 @kvmtest.BOTH_WAYS
 def test_import_of_a_controller_file_goes_through_the_action_plugin(
     triad, images, prefix: str, dir_pool: dict[str, str], play_vars: dict[str, Any]

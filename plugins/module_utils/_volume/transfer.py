@@ -39,6 +39,7 @@ from typing import Any, BinaryIO, Optional
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import DIRECTORY_TYPES
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops
 
 QCOW2_MAGIC = b"QFI\xfb"
@@ -358,7 +359,10 @@ def _finish(pool: Any, staged: Any, name: str, kind: str, what: str) -> None:
 
     The copy has the format libvirt sees in the staging volume after a refresh: raw data is copied
     byte for byte (sparse in a pool of files); in a pool of files libvirt copies a qcow2 image with
-    ``qemu-img convert`` (the same disk contents, not necessarily the same bytes).
+    ``qemu-img convert`` (the same disk contents, not necessarily the same bytes). In a pool of files
+    on a filesystem with reflinks (XFS, Btrfs) a raw copy is a reflink first: it shares the staging
+    volume's blocks and costs no time whatever the size; elsewhere libvirt refuses it and the bytes
+    are copied.
     """
     lv = ops.require_libvirt()
     with contextlib.suppress(lv.libvirtError):
@@ -367,9 +371,22 @@ def _finish(pool: Any, staged: Any, name: str, kind: str, what: str) -> None:
     fmt = facts["format"] if facts["format"] in ("qcow2", "raw", "iso") else "raw"
     xml = ops.new_volume_xml(kind, name, facts["capacity"], fmt, allocation=0)
     try:
-        pool.createXMLFrom(xml, staged, 0)
+        _copy_volume(pool, xml, staged, reflink=kind in DIRECTORY_TYPES and fmt == "raw")
     except lv.libvirtError as exc:
         raise KvmFleetError(
             f"name: the verified copy of {what} could not become volume {name} of pool {pool.name()}: "
             f"{exc.get_error_message()}; nothing was kept"
         ) from exc
+
+
+def _copy_volume(pool: Any, xml: str, source: Any, reflink: bool) -> None:
+    """A new volume of ``pool`` from ``xml`` with the data of ``source``: a reflink when asked for and
+    the filesystem has them, else a copy of the bytes."""
+    lv = ops.require_libvirt()
+    if reflink:
+        try:
+            pool.createXMLFrom(xml, source, lv.VIR_STORAGE_VOL_CREATE_REFLINK)
+            return
+        except lv.libvirtError:
+            pass  # no reflinks on this filesystem (ext4...): libvirt made nothing
+    pool.createXMLFrom(xml, source, 0)
