@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import libvirt
 import pytest
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
@@ -291,6 +292,35 @@ def test_stale_partials_of_killed_runs_are_removed(tmp_path: Path) -> None:
     os.utime(other, (old, old))
     transfer.remove_stale_partials(str(tmp_path), "v.img")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".v.img.kvmfleet-part-2", "w.img"]
+
+
+class FakePool:
+    """Records createXMLFrom calls; refuses reflinks like libvirt on a filesystem without them."""
+
+    def __init__(self, reflinks: bool) -> None:
+        self.reflinks = reflinks
+        self.calls: list[int] = []
+
+    def createXMLFrom(self, xml: str, source: Any, flags: int) -> None:  # noqa: N802 (libvirt's name)
+        self.calls.append(flags)
+        if flags and not self.reflinks:
+            raise libvirt.libvirtError("reflink is not supported on this filesystem")
+
+
+@pytest.mark.parametrize(
+    ("reflink", "reflinks", "calls"),
+    [
+        (True, True, [libvirt.VIR_STORAGE_VOL_CREATE_REFLINK]),
+        (True, False, [libvirt.VIR_STORAGE_VOL_CREATE_REFLINK, 0]),
+        (False, True, [0]),
+    ],
+)
+def test_verified_copy_is_a_reflink_where_the_filesystem_has_them(
+    reflink: bool, reflinks: bool, calls: list[int]
+) -> None:
+    pool = FakePool(reflinks)
+    transfer._copy_volume(pool, "<volume/>", object(), reflink=reflink)
+    assert pool.calls == calls
 
 
 def test_direct_import_refuses_a_format_mismatch(tmp_path: Path) -> None:
