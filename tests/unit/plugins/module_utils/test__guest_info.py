@@ -47,11 +47,30 @@ def test_describe_reads_with_the_guest_modules_reader() -> None:
     assert guest["addresses"] == [] and guest["address"] is None
 
 
+def reset(conn: Any) -> None:
+    """Back to the test driver's initial state: its one running guest ``test``.
+
+    test:///default keeps one state for as long as any connection to it is open in the process (a
+    connection another test has not closed yet, until the garbage collector does), so a test cannot
+    count on a fresh one.
+    """
+    for dom in conn.listAllDomains():
+        if dom.name() == "test":
+            if not dom.isActive():
+                dom.create()
+            continue
+        if dom.isActive():
+            dom.destroy()
+        dom.undefine()
+
+
 @pytest.fixture
 def test_conn() -> Any:
-    conn = connect("test:///default")  # a private copy of the test driver's state per connection
+    conn = connect("test:///default")
+    reset(conn)
     conn.defineXML(TAGGED)
     yield conn
+    reset(conn)
     conn.close()
 
 
