@@ -12,7 +12,6 @@ a remote hypervisor). Never one call per guest per field.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
@@ -117,11 +116,7 @@ def read_guests(
     running = []
     # the XML of later guests is fetched (the binding releases the GIL per call) while earlier ones are parsed
     with ThreadPoolExecutor(max_workers=XML_THREADS) as pool:
-        xmls: Iterable[Optional[str]] = (
-            pool.map(lambda item: _xml(item[0]), domains) if len(domains) > XML_THREADS
-            else (_xml(dom) for dom, _state in domains)
-        )  # fmt: skip
-        for (dom, state), xml in zip(domains, xmls):
+        for (dom, state), xml in zip(domains, pool.map(lambda item: _xml(item[0]), domains)):
             if xml is None:
                 continue
             guest = describe(xml, state)

@@ -24,8 +24,9 @@ description:
     same pool (C(.NAME.kvmfleet-part-...)) - the bytes hashed are the bytes sent - and once verified
     libvirt copies it under its final name on the hypervisor and the staging volume is deleted (a
     raw image in a directory pool on a filesystem with reflinks, such as XFS or Btrfs, is a reflink
-    copy that takes no time and no second space; a source without a known length, such as an HTTP answer without C(Content-Length), is first
-    written to a temporary file on the host that runs the module). A bad checksum or a broken
+    copy that takes no time and no second space; a source without a known length, such as an HTTP
+    answer without C(Content-Length), is first written to a temporary file on the host that runs the
+    module). A bad checksum or a broken
     transfer leaves no volume and no temporary file behind. A run that is killed cannot clean up; the
     next import of the same name removes the hidden leftovers nobody writes to any more.
   - Base-image cache - an import without O(name) is named after the image and its checksum
