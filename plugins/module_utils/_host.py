@@ -23,6 +23,7 @@ def parse_capabilities(xml: str) -> dict[str, Any]:
     host = root.find("host")
     arch = host.findtext("cpu/arch", default="") if host is not None else ""
     cpu_model = host.findtext("cpu/model", default="") if host is not None else ""
+    host_uuid = host.findtext("uuid", default="") if host is not None else ""
     guests: dict[str, dict[str, Any]] = {}
     for guest in root.findall("guest"):
         if guest.findtext("os_type") != "hvm":
@@ -41,7 +42,7 @@ def parse_capabilities(xml: str) -> dict[str, Any]:
             dtype = domain.get("type", "")
             if dtype and dtype not in entry["domain_types"]:
                 entry["domain_types"].append(dtype)
-    return {"arch": arch, "cpu_model": cpu_model, "guests": guests}
+    return {"arch": arch, "cpu_model": cpu_model, "uuid": host_uuid, "guests": guests}
 
 
 def local_kvm_facts(root: str = "/") -> dict[str, Any]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._host import judge_kvm, local_kvm_facts, parse_capabilities
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor import record as rec
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor.capacity import read_capacity
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import is_local_uri
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import OptionTable
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import Entry, connection_options
@@ -24,6 +26,8 @@ def describe_host(conn: Any, check_locally: bool) -> dict[str, Any]:
     arch_caps = caps["guests"].get(caps["arch"], {"domain_types": []})
     local = local_kvm_facts() if check_locally else None
     usable, reason = judge_kvm(arch_caps["domain_types"], local)
+    record, _stored = rec.read(conn)
+    capacity, guests = read_capacity(conn, record)
     return {
         "uri": conn.getURI(),
         "hostname": conn.getHostname(),
@@ -38,6 +42,11 @@ def describe_host(conn: Any, check_locally: bool) -> dict[str, Any]:
         "guest_arches": caps["guests"],
         "kvm": {"usable": usable, "reason": reason, "checked_locally": check_locally},
         "default_virt_type": "kvm" if usable else "qemu",
+        "uuid": caps["uuid"],
+        "labels": record.labels,
+        "maintenance": record.maintenance,
+        "capacity": capacity,
+        "guests": guests,
     }
 
 

@@ -50,7 +50,7 @@ class Option:
     """One user-facing option."""
 
     name: str
-    type: str = "str"  # str, int, bool, size, list, dict, raw
+    type: str = "str"  # str, int, float, bool, size, list, dict, raw
     elements: Optional[str] = None  # for lists: str, int, dict
     choices: Optional[tuple[Any, ...]] = None
     default: Any = None
@@ -127,6 +127,8 @@ class OptionTable:
                 if value is None and raw.get(alias) is not None:
                     value = raw[alias]
             where = join_path(path, opt.name)
+            if value is None and opt.options is not None and opt.default is not None:
+                value = copy.deepcopy(opt.default)  # a dictionary (or list) of sub-options gets their defaults
             if value is None:
                 if opt.required:
                     problems.append((where, "is required"))
@@ -185,6 +187,15 @@ def _scalar(opt: Option, kind: str, value: Any, where: str, problems: list[Probl
             return int(value)
         except ValueError:
             problems.append((where, f"expected a whole number, got {shown}"))
+            return None
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            problems.append((where, f"expected a number, got {shown}"))
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            problems.append((where, f"expected a number, got {shown}"))
             return None
     if kind == "bool":
         if isinstance(value, bool):
@@ -304,6 +315,7 @@ def differs(desired: Any, actual: Any, compare: str = STRICT) -> bool:
 
 _MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 _VOLUME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
 def mac_address(value: str) -> str:
@@ -328,3 +340,11 @@ def volume_name(value: str) -> str:
     if not _VOLUME.match(value):
         raise OptionError(f"{value!r} is not a volume name (letters, digits, '.', '_', '+', '-'; no '/')")
     return value
+
+
+def labels(values: list[str]) -> list[str]:
+    """Hypervisor labels (ssd, gpu, rack-a1): sorted, each once."""
+    for value in values:
+        if not _LABEL.match(value):
+            raise OptionError(f"{value!r} is not a label: 1 to 63 letters, digits, '.', '_' or '-'")
+    return sorted(set(values))

@@ -107,11 +107,14 @@ class Entry:
     prepare: Optional[Prepare] = None
     readonly: bool = False
     hidden: Optional[Hidden] = None
+    connects: bool = True  # False: the work needs no libvirt connection (``conn`` is None)
 
 
-def perform(work: Work, invocation: Any, readonly: bool) -> dict[str, Any]:
+def perform(work: Work, invocation: Any, readonly: bool, connects: bool = True) -> dict[str, Any]:
     """Connect to ``invocation.params['uri']`` and run ``work``; typed and libvirt errors become a failed result."""
     try:
+        if not connects:
+            return work(None, invocation)
         conn = connect(invocation.params["uri"], readonly=readonly)
         try:
             return work(conn, invocation)
@@ -127,14 +130,14 @@ def perform(work: Work, invocation: Any, readonly: bool) -> dict[str, Any]:
         }
 
 
-def run_module(module: AnsibleModule, work: Work, readonly: bool = False) -> None:
+def run_module(module: AnsibleModule, work: Work, readonly: bool = False, connects: bool = True) -> None:
     """Run ``work`` for a module process and exit with its result (or its failure)."""
-    if LIBVIRT_IMPORT_ERROR is not None:
+    if connects and LIBVIRT_IMPORT_ERROR is not None:
         module.fail_json(
             msg=missing_required_lib(LIBVIRT_LIBRARY, reason=LIBVIRT_INSTALL_HINT),
             exception=LIBVIRT_IMPORT_ERROR,
         )
-    result = perform(work, module, readonly)
+    result = perform(work, module, readonly, connects)
     if result.pop("failed", False):
         module.fail_json(**result)
     module.exit_json(**result)
@@ -143,7 +146,7 @@ def run_module(module: AnsibleModule, work: Work, readonly: bool = False) -> Non
 def run_entry(entry: Entry) -> None:
     """A module's ``main()``: read the task arguments with the entry's table, run, exit."""
     module = TableModule(entry.table, prepare=entry.prepare, hidden=entry.hidden, supports_check_mode=True)
-    run_module(module, entry.work, entry.readonly)
+    run_module(module, entry.work, entry.readonly, entry.connects)
 
 
 @dataclass
@@ -175,7 +178,7 @@ def run_direct(entry: Entry, args: dict[str, Any], check_mode: bool) -> dict[str
         result = {"failed": True, "msg": checked.errors.msg}
     else:
         invocation = DirectInvocation(checked.validated_parameters, values, check_mode)
-        result = perform(entry.work, invocation, entry.readonly)
+        result = perform(entry.work, invocation, entry.readonly, entry.connects)
         if invocation.warnings:
             result["warnings"] = invocation.warnings
         result["invocation"] = {"module_args": invocation.params}

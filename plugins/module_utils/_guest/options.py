@@ -26,6 +26,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     Problem,
     absolute_path,
     join_path,
+    labels,
     mac_address,
     volume_name,
 )
@@ -313,6 +314,15 @@ WAIT = OptionTable(
     ]
 )
 
+PLACEMENT = OptionTable(
+    [
+        Option("hypervisor", description="the hypervisor (inventory name) the guest must run on"),
+        Option(
+            "requires", type="list", elements="str", normalize=labels, description="labels its hypervisor must have"
+        ),
+    ]
+)
+
 EVENT_ACTIONS = ("destroy", "restart", "preserve", "rename-restart")
 CRASH_ACTIONS = (*EVENT_ACTIONS, "coredump-destroy", "coredump-restart")
 
@@ -512,6 +522,8 @@ def guest_options() -> list[Option]:
         Option("shutdown_timeout", type="int", default=120, minimum=0, update=CONTROL),
         Option("return_xml", type="bool", default=False, update=CONTROL),
         Option("wait", type="dict", options=WAIT, update=CONTROL),
+        # where the fleet places the guest: the guests role's placement and the drain read it (not the definition)
+        Option("placement", type="dict", options=PLACEMENT, update=CONTROL),
     ]
 
 

@@ -253,3 +253,33 @@ def upload_chunks(conn: Any, vol: Any, chunks: Iterable[bytes], length: int) -> 
 def upload(conn: Any, vol: Any, data: bytes) -> None:
     """Write ``data`` (small: a cloud-init seed) at the start of ``vol`` over libvirt's stream."""
     upload_file(conn, vol, io.BytesIO(data), len(data))
+
+
+def file_size(vol: Any) -> int:
+    """The bytes a download of ``vol`` gives: its file's size (``physical``), else its capacity."""
+    root = ET.fromstring(vol.XMLDesc(0))
+    physical = root.findtext("physical")
+    return int(physical) if physical else int(root.findtext("capacity") or 0)
+
+
+def copy_between(src_conn: Any, src_vol: Any, dst_conn: Any, dst_vol: Any) -> None:
+    """Copy a volume's bytes from one hypervisor to another over libvirt's streams, a piece at a time
+    (for small read-only volumes such as cloud-init seeds, which QEMU does not mirror)."""
+    length = file_size(src_vol)
+    down = src_conn.newStream(0)
+    src_vol.download(down, 0, length, 0)
+
+    def pieces() -> Iterator[bytes]:
+        received = 0
+        try:
+            while received < length:
+                data = down.recv(STREAM_PIECE)
+                if isinstance(data, int) or not data:
+                    raise LibvirtCallFailed(f"download of volume {src_vol.name()} ended after {received} bytes")
+                received += len(data)
+                yield data
+        finally:
+            with contextlib.suppress(require_libvirt().libvirtError):
+                down.finish() if received >= length else down.abort()
+
+    upload_chunks(dst_conn, dst_vol, pieces(), length)

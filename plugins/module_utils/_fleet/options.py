@@ -1,0 +1,140 @@
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Option tables of the fleet: the placement module (controller side) and the drain module.
+
+Both read the fleet's guest declarations with the guest module's own table (``_guest.options``:
+every field checked, secrets hidden) and its anti-affinity groups with ``ANTI_AFFINITY``; the checks
+that span them (a group naming an unknown guest, a pin to an unknown hypervisor) report every problem
+with its field path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.options import MIGRATION, libvirt_uri
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
+    CONTROL,
+    Option,
+    OptionTable,
+    Problem,
+    join_path,
+)
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_options
+
+ANTI_AFFINITY = OptionTable(
+    [
+        Option("name", required=True),
+        Option("guests", type="list", elements="str", required=True),
+        Option("mode", choices=("hard", "soft"), default="hard"),
+    ]
+)
+
+DESTINATION = OptionTable(
+    [
+        Option("name", required=True, description="the hypervisor's inventory name"),
+        Option("uri", required=True, normalize=libvirt_uri),
+        Option("peer_uri", normalize=libvirt_uri),
+        Option("migrate_uri"),
+    ]
+)
+
+CONCURRENCY = OptionTable(
+    [
+        Option("total", type="int", minimum=1, default=2),
+        Option("per_source", type="int", minimum=1, default=2),
+        Option("per_destination", type="int", minimum=1, default=1),
+    ]
+)
+
+
+def group_checks(values: dict[str, Any], path: str, known: set[str]) -> list[Problem]:
+    """Each group's members are guests of the fleet; group names are unique."""
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for index, group in enumerate(values.get("anti_affinity") or []):
+        where = join_path(path, f"anti_affinity[{index}]")
+        if group["name"] in seen:
+            problems.append(
+                (f"{where}.name", f"{group['name']} is also the name of anti_affinity[{seen[group['name']]}]")
+            )
+        seen.setdefault(group["name"], index)
+        for position, member in enumerate(group["guests"]):
+            if member not in known:
+                problems.append((f"{where}.guests[{position}]", f"{member} is not a guest of the fleet (guests)"))
+    return problems
+
+
+def _guest_names(values: dict[str, Any]) -> set[str]:
+    return {guest["name"] for guest in values.get("guests") or [] if guest and guest.get("name")}
+
+
+def _placement_checks(values: dict[str, Any], path: str) -> list[Problem]:
+    problems = group_checks(values, path, _guest_names(values))
+    hosts = sorted(values.get("hypervisors") or {})
+    seen: dict[str, int] = {}
+    for index, guest in enumerate(values.get("guests") or []):
+        if guest["name"] in seen:
+            problems.append(
+                (f"guests[{index}].name", f"{guest['name']} is also the name of guests[{seen[guest['name']]}]")
+            )
+        seen.setdefault(guest["name"], index)
+        pin = (guest.get("placement") or {}).get("hypervisor")
+        if pin is not None and pin not in hosts:
+            problems.append(
+                (f"guests[{index}].placement.hypervisor", f"{pin} is not a hypervisor of the play ({', '.join(hosts)})")
+            )
+    return problems
+
+
+# The placement module: the fleet's guests, and every hypervisor's host_info, in; a hypervisor for each guest out.
+PLACEMENT_MODULE = OptionTable(
+    [
+        Option("hypervisors", type="dict", required=True, update=CONTROL),
+        Option("guests", type="list", elements="dict", required=True, options=GUEST, in_spec=False, update=CONTROL),
+        Option("defaults", type="dict", default={}, update=CONTROL),
+        Option("anti_affinity", type="list", elements="dict", options=ANTI_AFFINITY, default=[], update=CONTROL),
+        Option("strategy", choices=("spread", "pack"), default="spread", update=CONTROL),
+    ],
+    checks=[_placement_checks],
+)
+
+
+def _drain_checks(values: dict[str, Any], path: str) -> list[Problem]:
+    problems = group_checks(values, path, _guest_names(values))
+    seen: dict[str, int] = {}
+    for index, dest in enumerate(values.get("destinations") or []):
+        if dest["name"] in seen:
+            problems.append(
+                (f"destinations[{index}].name", f"{dest['name']} is also destinations[{seen[dest['name']]}]")
+            )
+        seen.setdefault(dest["name"], index)
+    if values.get("name") in seen:
+        problems.append(
+            (f"destinations[{seen[values['name']]}].name", f"{values['name']} is the hypervisor being drained")
+        )
+    return problems
+
+
+DRAIN_MODULE = OptionTable(
+    [
+        *connection_options(),
+        Option("name", required=True, update=CONTROL),
+        Option("peer_uri", normalize=libvirt_uri, update=CONTROL),
+        Option("migrate_uri", update=CONTROL),
+        Option("state", choices=("drained", "undrained"), default="drained", update=CONTROL),
+        Option("destinations", type="list", elements="dict", options=DESTINATION, default=[], update=CONTROL),
+        Option("guests", type="list", elements="dict", options=GUEST, in_spec=False, default=[], update=CONTROL),
+        Option("defaults", type="dict", default={}, update=CONTROL),
+        Option("anti_affinity", type="list", elements="dict", options=ANTI_AFFINITY, default=[], update=CONTROL),
+        Option("strategy", choices=("spread", "pack"), default="spread", update=CONTROL),
+        Option("migration", type="dict", options=MIGRATION, default={}, update=CONTROL),
+        Option("concurrency", type="dict", options=CONCURRENCY, default={}, update=CONTROL),
+        Option("leave_unmovable", type="bool", default=False, update=CONTROL),
+        Option("stopped_guests", choices=("leave", "move"), default="leave", update=CONTROL),
+        Option("return_guests", type="bool", default=False, update=CONTROL),
+        Option("reason", update=CONTROL),
+    ],
+    checks=[_drain_checks],
+)

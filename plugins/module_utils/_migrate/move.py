@@ -1,0 +1,397 @@
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Move one guest between two hypervisors: locate it, check, plan, migrate, read both ends back.
+
+``plan_move`` decides from one read of each end what a move would do (also in check mode, where
+nothing else runs): nothing when the guest already runs on the destination; a clear error when it is
+on neither end or defined on both; every pre-flight reason at once when it cannot move. Its
+``Move`` lists the actions; ``execute_move`` runs them: volumes for copied disks are created on the
+destination first, then the migration runs under its convergence policy, and after the call both
+ends are read again, so the result says where the guest really is (a migration reported failed
+while the guest runs on the destination is a success with a warning). A failed or aborted migration
+leaves the guest running on its source and removes what it created on the destination.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import job
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import preflight as pf
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.options import SHARED
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops
+
+ORIGIN = "origin"  # metadata key: the hypervisor a drain moved the guest from
+SETTLE_POLL = 0.5
+SETTLE_TIMEOUT = 300.0  # the longest wait for a job (a migration an interrupted run left in flight) to end
+
+
+class MigrationRefused(KvmFleetError):
+    """The guest cannot move: every blocking reason, each with its code and fix."""
+
+    def __init__(self, name: str, source: str, dest: str, reasons: list[pf.Reason]) -> None:
+        lines = "; ".join(reason.line() for reason in reasons if reason.blocking)
+        super().__init__(
+            f"{name} cannot move from {source} to {dest}: {lines}",
+            reasons=[reason.as_dict() for reason in reasons],
+            guest=name,
+        )
+        self.reasons = reasons
+
+
+@dataclass
+class Copy:
+    """A disk the move puts on the destination: mirrored by QEMU (writable) or sent ahead (read-only)."""
+
+    disk: pf.Disk
+    pool: pf.Pool
+    name: str
+    path: str  # on the destination
+    ahead: bool  # read-only: its content is copied before the migration starts
+
+
+@dataclass
+class Move:
+    """What moving one guest does."""
+
+    name: str
+    source: pf.Host
+    dest: pf.Host
+    values: dict[str, Any]
+    peer_uri: str
+    migrate_uri: Optional[str]
+    guest: Optional[pf.Guest] = None  # None: nothing to do (it is on the destination already)
+    reasons: list[pf.Reason] = field(default_factory=list)
+    copies: list[Copy] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    origin: Optional[str] = None  # recorded in the guest's metadata on the destination ('' clears it)
+    budget: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.actions)
+
+    @property
+    def live(self) -> bool:
+        return self.guest is not None and self.guest.running
+
+
+# ---------------------------------------------------------------------------------------------- locating
+
+
+def find(conn: Any, name: str) -> Optional[Any]:
+    lv = require_libvirt()
+    try:
+        return conn.lookupByName(name)
+    except lv.libvirtError as exc:
+        if exc.get_error_code() == lv.VIR_ERR_NO_DOMAIN:
+            return None
+        raise
+
+
+def where(dom: Optional[Any]) -> str:
+    """A domain's state in a word: absent, running, paused, stopped."""
+    if dom is None:
+        return "absent"
+    lv = require_libvirt()
+    try:
+        state = dom.state()[0]
+    except lv.libvirtError:
+        return "absent"
+    if state in (lv.VIR_DOMAIN_RUNNING, lv.VIR_DOMAIN_BLOCKED, lv.VIR_DOMAIN_SHUTDOWN):
+        return "running"
+    if state in (lv.VIR_DOMAIN_PAUSED, lv.VIR_DOMAIN_PMSUSPENDED):
+        return "paused"
+    return "stopped"
+
+
+def settle(dom: Any, timeout: float) -> None:
+    """Wait (at most ``timeout`` s) while the guest has a job running, such as a migration an earlier,
+    interrupted run started: it is never acted on as if it were settled."""
+    lv = require_libvirt()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not dom.isActive() or dom.jobInfo()[0] == lv.VIR_DOMAIN_JOB_NONE:
+                return
+        except lv.libvirtError:
+            return  # gone meanwhile: the caller looks again
+        time.sleep(SETTLE_POLL)
+    raise KvmFleetError(
+        f"{dom.name()} still has a job running after {timeout:.0f} s (virsh domjobinfo {dom.name()}); "
+        "wait for it to end or abort it (virsh domjobabort), then run again",
+        guest=dom.name(),
+    )
+
+
+def default_migrate_uri(peer_uri: str) -> Optional[str]:
+    """tcp://HOST of the destination as the source's libvirtd reaches it (None for a local URI)."""
+    host = urlsplit(peer_uri).hostname
+    if not host:
+        return None
+    return f"tcp://[{host}]" if ":" in host else f"tcp://{host}"
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+
+def plan_move(
+    src_conn: Any,
+    dst_conn: Any,
+    source: pf.Host,
+    dest: pf.Host,
+    *,
+    name: str,
+    values: dict[str, Any],
+    peer_uri: Optional[str] = None,
+    migrate_uri: Optional[str] = None,
+    origin: Optional[str] = None,
+) -> Move:
+    """What moving ``name`` from ``source`` to ``dest`` does; raises when it cannot move."""
+    peer = peer_uri or dest.uri
+    move = Move(name, source, dest, values, peer, migrate_uri or default_migrate_uri(peer), origin=origin)
+    src_dom = find(src_conn, name)
+    if src_dom is not None and src_dom.isActive():
+        settle(src_dom, SETTLE_TIMEOUT)  # a migration an interrupted run left in flight ends first
+        src_dom = find(src_conn, name)
+    dst_dom = find(dst_conn, name)
+    if src_dom is not None and dst_dom is not None:
+        raise KvmFleetError(
+            f"{name} is defined on both {source.name} ({source.uri}: {where(src_dom)}) and {dest.name} "
+            f"({dest.uri}: {where(dst_dom)}): decide which one is the guest and undefine the other",
+            guest=name,
+        )
+    if src_dom is None:
+        if dst_dom is not None and (where(dst_dom) in ("running", "paused") or values["offline"]):
+            return move  # already there
+        if dst_dom is not None:
+            raise KvmFleetError(
+                f"{name} is defined on the destination {dest.name} but not running there, and not on the source "
+                f"{source.name}; start it there (or set offline: true if its definition alone was to move)",
+                guest=name,
+            )
+        raise KvmFleetError(
+            f"{name} is on neither {source.name} ({source.uri}) nor {dest.name} ({dest.uri})", guest=name
+        )
+    guest = pf.read_guest(src_dom, src_conn)
+    move.guest = guest
+    migration_host = urlsplit(move.migrate_uri).hostname if move.migrate_uri and not values["tunnelled"] else None
+    resolved = pf.resolve(migration_host) if migration_host and source.local else None
+    reasons = pf.check(
+        guest,
+        source,
+        dest,
+        storage=values["storage"] if guest.running else SHARED,
+        dest_pool=values["dest_pool"],
+        allow_unsafe=values["allow_unsafe"],
+        offline=values["offline"],
+        cpu_incompatible=pf.cpu_verdict(dst_conn, guest, dest) if guest.running else None,
+        migration_host=migration_host if guest.running else None,
+        resolved=resolved,
+    )
+    if not guest.running and values["storage"] != SHARED:
+        reasons.append(
+            pf.Reason(
+                "offline_copy",
+                f"{name} is stopped: libvirt moves a stopped guest's definition only and cannot copy its disks",
+                "use storage: shared for a stopped guest, or start it first",
+            )
+        )
+    move.reasons = reasons
+    if any(reason.blocking for reason in reasons):
+        raise MigrationRefused(name, source.name, dest.name, reasons)
+    _plan_copies(move)
+    copied_bytes = sum(copy.disk.allocation or copy.disk.capacity for copy in move.copies if not copy.ahead)
+    move.budget = job.budget(values, guest.memory_mib, copied_bytes)
+    how = "live-migrate" if guest.running else "move the definition of"
+    mode = "peer-to-peer" if values["p2p"] else "through this module"
+    storage = values["storage"] if move.copies else SHARED
+    move.actions.append(f"{how} {name} from {source.name} to {dest.name} ({mode}, storage {storage})")
+    return move
+
+
+def _plan_copies(move: Move) -> None:
+    guest = move.guest
+    assert guest is not None
+    if not guest.running:
+        return
+    for disk in guest.disks:
+        if not pf.copied_disk(disk, move.dest, move.values["storage"]):
+            continue
+        pool = pf.copy_pool(move.dest, disk, move.values["dest_pool"])
+        assert pool is not None  # the pre-flight check refused the move otherwise
+        name = disk.volume or os.path.basename(disk.path or "")
+        path = os.path.join(pool.path, name) if pool.path else name
+        copy = Copy(disk, pool, name, path, ahead=disk.readonly)
+        move.copies.append(copy)
+        what = "copy the read-only volume" if copy.ahead else "create the volume"
+        move.actions.append(f"{what} {name} ({disk.target}) in pool {pool.name} on {move.dest.name}")
+
+
+# ---------------------------------------------------------------------------------------------- definitions
+
+
+def definitions(move: Move) -> tuple[str, Optional[str]]:
+    """The guest's live and persistent definitions for the destination: copied disks pointed at their
+    new pool or path, and the drain's origin mark set or cleared."""
+    guest = move.guest
+    assert guest is not None
+    return _edit(guest.xml, move), (_edit(guest.config_xml, move) if guest.config_xml else None)
+
+
+def _edit(xml: str, move: Move) -> str:
+    root = ET.fromstring(xml)
+    for copy in move.copies:
+        element = gx.find_disk(root, copy.disk.target)
+        source = element.find("source") if element is not None else None
+        if source is None:
+            continue
+        if copy.disk.kind == "volume":
+            source.set("pool", copy.pool.name)
+            source.set("volume", copy.name)
+        elif source.get("file") is not None:
+            source.set("file", copy.path)
+    if move.origin is not None:
+        gx.write_meta(root, ORIGIN, move.origin or None)
+    return gx.to_string(root)
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+def _create_copies(move: Move, src_conn: Any, dst_conn: Any) -> list[Any]:
+    """The destination's volumes for the copied disks; the read-only ones get their content now."""
+    created = []
+    incremental = move.values["storage"] == "copy_incremental"
+    for copy in move.copies:
+        pool = dst_conn.storagePoolLookupByName(copy.pool.name)
+        disk = copy.disk
+        backing = (
+            (disk.backing, disk.backing_format or "qcow2") if incremental and disk.backing and not copy.ahead else None
+        )
+        fmt = disk.format if disk.format in ("qcow2", "raw") else "raw"
+        vol = ops.create_volume(pool, copy.name, disk.capacity, fmt, backing)
+        created.append(vol)
+        if copy.ahead:
+            ops.copy_between(src_conn, src_conn.storageVolLookupByPath(disk.path), dst_conn, vol)
+    return created
+
+
+def _start(move: Move, src_dom: Any, dst_conn: Any) -> Callable[[], Any]:
+    guest = move.guest
+    assert guest is not None
+    values = move.values
+    copied = [copy.disk.target for copy in move.copies if not copy.ahead]
+    flags = job.migration_flags(values, guest.running, bool(copied))
+    dest_xml, persist_xml = definitions(move)
+    params = job.migration_params(values, move.migrate_uri if guest.running else None, dest_xml, persist_xml, copied)
+    if values["p2p"]:
+        return lambda: src_dom.migrateToURI3(move.peer_uri, params, flags)
+    return lambda: src_dom.migrate3(dst_conn, params, flags)
+
+
+def execute_move(
+    move: Move, src_conn: Any, dst_conn: Any, report: Optional[Callable[[str], None]] = None
+) -> dict[str, Any]:
+    """Run the move's actions; the result says where the guest is afterwards (read from both ends)."""
+    lv = require_libvirt()
+    guest = move.guest
+    assert guest is not None
+    src_dom = src_conn.lookupByName(move.name)
+    settle(src_dom, move.budget)
+    created: list[Any] = []
+    try:
+        created = _create_copies(move, src_conn, dst_conn)
+    except (lv.libvirtError, KvmFleetError) as exc:
+        _remove(created)
+        message = exc.get_error_message() if isinstance(exc, lv.libvirtError) else exc.msg
+        raise KvmFleetError(
+            f"{move.name}: creating its volumes on {move.dest.name} failed: {message}", guest=move.name
+        ) from exc
+    start = _start(move, src_dom, dst_conn)
+    if guest.running:
+        policy = job.Policy(
+            move.values["converge"], move.budget, move.values["max_downtime"], move.values["max_downtime_limit"]
+        )
+        outcome = job.run(src_dom, start, policy, report)
+    else:
+        begun = time.monotonic()
+        try:
+            start()
+            outcome = job.Outcome(True, False, None, None, time.monotonic() - begun, [], [])
+        except lv.libvirtError as exc:
+            outcome = job.Outcome(
+                False, False, exc.get_error_message(), exc.get_error_code(), time.monotonic() - begun, [], []
+            )
+    src_after, dst_after = where(find(src_conn, move.name)), where(find(dst_conn, move.name))
+    result = {
+        "name": move.name,
+        "source": move.source.name,
+        "destination": move.dest.name,
+        "elapsed_s": round(outcome.elapsed, 2),
+        "progress": outcome.progress(),
+        "events": outcome.events,
+        "warnings": [reason.line() for reason in move.reasons if not reason.blocking],
+    }
+    arrived = dst_after in ("running", "paused") or (not guest.running and dst_after == "stopped")
+    if arrived and src_after == "absent":
+        result.update(job.completed_stats(dst_conn.lookupByName(move.name)) if guest.running else {})
+        if not outcome.completed:
+            result["warnings"].append(
+                f"libvirt reported '{outcome.error}', yet {move.name} runs on {move.dest.name} and is gone from "
+                f"{move.source.name}: the migration completed"
+            )
+        if move.values["remove_source_volumes"]:
+            result["removed_source_volumes"] = _remove_sources(move, src_conn)
+        return result
+    if src_after in ("running", "paused", "stopped") and dst_after == "absent":
+        _remove(created)
+        if outcome.aborted:
+            why = (
+                f"did not converge within its budget of {move.budget:.0f} s and was aborted "
+                f"({'; '.join(outcome.events)})"
+            )
+        else:
+            why = f"failed: {outcome.error}"
+        raise KvmFleetError(
+            f"{move.name}: the migration from {move.source.name} to {move.dest.name} {why}; the guest is "
+            f"{src_after} on {move.source.name}, untouched",
+            guest=move.name,
+            migration=result,
+            libvirt_error_code=outcome.error_code,
+        )
+    raise KvmFleetError(
+        f"{move.name}: after the migration the guest is {src_after} on {move.source.name} and {dst_after} on "
+        f"{move.dest.name} ({outcome.error or 'libvirt reported success'}); check both before running again",
+        guest=move.name,
+        migration=result,
+    )
+
+
+def _remove(volumes: list[Any]) -> None:
+    lv = require_libvirt()
+    for vol in volumes:
+        with contextlib.suppress(lv.libvirtError):
+            vol.delete(0)
+
+
+def _remove_sources(move: Move, src_conn: Any) -> list[str]:
+    """Delete the source's copies of the disks the move copied (only with remove_source_volumes)."""
+    lv = require_libvirt()
+    removed = []
+    for copy in move.copies:
+        try:
+            src_conn.storageVolLookupByPath(copy.disk.path).delete(0)
+            removed.append(copy.disk.path or copy.name)
+        except lv.libvirtError:
+            continue
+    return removed
