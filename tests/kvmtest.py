@@ -266,3 +266,89 @@ def remove_prefixed(conn: Any, prefix: str) -> list[str]:
                     obj.undefine()
                 removed.append(f"{kind} {obj.name()}")
     return removed
+
+
+# ---------------------------------------------------------------------------------------------- the fleet
+
+FLEET_SHARED = "/var/lib/kvmfleet-shared"  # tests/fleet.py mounts the shared directory there on every hypervisor
+
+
+def fleet_guest(name: str, uri: str, *, cmdline: str = "", **options: Any) -> dict[str, Any]:
+    """kvmfleet.kvm.guest options of a tiny guest on a fleet hypervisor: booted from the shared directory,
+    its serial console in a file on its hypervisor, counting every second (kvmfleet.tick)."""
+    return {
+        "uri": uri,
+        "name": name,
+        "virt_type": "qemu",
+        "memory": "128MiB",
+        "vcpus": 1,
+        "tb_cache": "32MiB",
+        "kernel": f"{FLEET_SHARED}/tiny-vmlinuz",
+        "initrd": f"{FLEET_SHARED}/tiny-initrd.img",
+        "cmdline": f"console=ttyS0 panic=-1 quiet kvmfleet.nonet kvmfleet.tick {cmdline}".strip(),
+        "console": {"type": "file"},
+        "guest_agent": False,
+        "state": "running",
+        **options,
+    }
+
+
+def serial_log(name: str) -> str:
+    """Where a fleet guest's serial console writes, on its hypervisor."""
+    return f"/var/log/libvirt/qemu/{name}-serial.log"
+
+
+@dataclass
+class Run:
+    """A finished ansible-playbook run of a playbook file, parsed from the ansible.posix.json callback."""
+
+    rc: int
+    data: dict[str, Any]
+    stdout: str
+    stderr: str
+
+    def results(self, task: str) -> dict[str, dict[str, Any]]:
+        """Each host's result of the task called ``task`` (the last one of that name)."""
+        found: dict[str, dict[str, Any]] = {}
+        for play in self.data.get("plays", []):
+            for item in play.get("tasks", []):
+                if item["task"]["name"] == task:
+                    found = item["hosts"]
+        return found
+
+    def changed(self) -> dict[str, int]:
+        return {host: stats.get("changed", 0) for host, stats in self.data.get("stats", {}).items()}
+
+    def failed(self) -> dict[str, int]:
+        return {
+            host: stats.get("failures", 0) + stats.get("unreachable", 0)
+            for host, stats in self.data.get("stats", {}).items()
+        }
+
+
+def ansible_playbook(
+    playbook: Path,
+    inventory: Path,
+    *,
+    extra_vars: dict[str, Any] | None = None,
+    check: bool = False,
+    diff: bool = False,
+) -> Run:
+    """Run a playbook file against an inventory; its JSON result."""
+    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"), check=False
+    )
+    try:
+        data = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(
+            f"{playbook.name} printed no JSON (rc={proc.returncode}): {proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        ) from exc
+    return Run(proc.returncode, data, proc.stdout, proc.stderr)

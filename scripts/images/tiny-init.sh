@@ -2,7 +2,10 @@
 # /init of the tiny test guest: load virtio drivers, take a DHCP lease on the first NIC, print a marker
 # with the address on the serial console, power off on the ACPI power button, and stay up.
 # Kernel command line switches: kvmfleet.nonet (skip DHCP), kvmfleet.halt (power off after the marker),
-# kvmfleet.noacpi (ignore the ACPI power button, like a hung guest).
+# kvmfleet.noacpi (ignore the ACPI power button, like a hung guest), kvmfleet.tick (print a counter every
+# second: a guest that keeps running through a live migration counts on, one that rebooted starts
+# again), kvmfleet.dirty (rewrite 32 MiB of memory with non-zero data without pause: a migration that
+# sends less than that per second never converges).
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
 mount -t proc proc /proc
@@ -31,6 +34,13 @@ if [ -n "$iface" ] && ! grep -q kvmfleet.nonet /proc/cmdline; then
 fi
 mac=$( [ -n "$iface" ] && cat "/sys/class/net/$iface/address" )
 echo "KVMFLEET-TINY-READY iface=${iface:-none} mac=${mac:-none} ip=${addr}"
+
+if grep -q kvmfleet.tick /proc/cmdline; then
+    ( n=0; while :; do n=$((n + 1)); echo "KVMFLEET-TICK $n"; sleep 1; done ) &
+fi
+if grep -q kvmfleet.dirty /proc/cmdline; then
+    ( while :; do yes kvmfleet-dirty-page | head -c 33554432 > /run/kvmfleet-dirty; done ) &
+fi
 
 if grep -q kvmfleet.halt /proc/cmdline; then
     poweroff -f

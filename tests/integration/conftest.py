@@ -8,6 +8,7 @@ also when the test failed.
 from __future__ import annotations
 
 import ipaddress
+import os
 import random
 import secrets
 import subprocess
@@ -153,3 +154,44 @@ def triad(play: Callable[..., kvmtest.PlayResult]) -> Callable[..., list[dict[st
         return results
 
     return run
+
+
+# ---------------------------------------------------------------------------------------------- the fleet
+
+
+@pytest.fixture(scope="session")
+def fleet(tiny_image: Path) -> Iterator[Any]:
+    """Three container hypervisors (tests/fleet.py), set up by the collection's own hypervisors.yml,
+    once for the whole session (KVMFLEET_KEEP_FLEET=1 keeps them for the next session)."""
+    import fleet as fleet_helpers
+
+    assert tiny_image.exists()
+    hypervisors = fleet_helpers.up(3)
+    yield hypervisors
+    if os.environ.get("KVMFLEET_KEEP_FLEET") != "1":
+        fleet_helpers.down()
+
+
+@pytest.fixture
+def fleet_conns(fleet: Any) -> Iterator[dict[str, Any]]:
+    """A libvirt connection to each fleet hypervisor, by name (through the collection's connection code)."""
+    conns = {host.name: connect(host.uri) for host in fleet.hosts}
+    yield conns
+    for conn in conns.values():
+        conn.close()
+
+
+@pytest.fixture
+def fleet_prefix(fleet_conns: dict[str, Any]) -> Iterator[str]:
+    """A random name prefix; afterwards every guest and volume named with it is removed from every
+    hypervisor of the fleet, and every maintenance mark is lifted (also when the test failed)."""
+    from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor import record
+
+    name_prefix = kvmtest.random_prefix()
+    yield name_prefix
+    for conn in fleet_conns.values():
+        kvmtest.remove_prefixed(conn, name_prefix)
+        stored, _found = record.read(conn)
+        if stored.maintenance is not None:
+            stored.maintenance = None
+            record.write(conn, stored)

@@ -260,6 +260,8 @@ class GuestPlanner:
                     )
                     continue
                 refused = _storage.raw_only(_storage.pool_type(pool))
+                # a new volume named by the user: qcow2 unless its pool holds raw volumes only
+                disk["format"] = disk["format"] or ("raw" if refused is not None else "qcow2")
                 if refused is not None and (disk["backing_image"] is not None or disk["format"] != "raw"):
                     field = "backing_image" if disk["backing_image"] is not None else "format"
                     self.problems.append((self.at(f"{where}.{field}"), f"pool {disk['pool']}: {refused}"))

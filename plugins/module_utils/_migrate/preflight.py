@@ -10,10 +10,11 @@ destination from one read of each host, and the unit tests feed it plain data.
 
 Codes: not_running, same_host, dest_in_maintenance, dest_has_other_guest, arch_unavailable,
 virt_type_unavailable, machine_unavailable, emulator_missing, cpu_host_passthrough,
-cpu_incompatible, invtsc, hostdev, snapshots, checkpoints, block_job, local_disk, disk_cache_unsafe,
+cpu_incompatible, invtsc, hostdev, snapshots, checkpoints, block_job, local_disk, disk_not_shared,
 dest_pool_missing, dest_volume_exists, backing_missing, file_missing, network_missing,
 bridge_missing, direct_missing, insufficient_memory, insufficient_vcpus, dest_name_unresolvable,
-dest_name_loopback; warnings: nvram_local.
+dest_name_loopback, offline_copy; warnings: nvram_local, disk_not_shared (when the source's filesystems
+cannot be seen).
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ MiB = 1024 * 1024
 # pool types whose storage libvirt treats as shared between hosts (network storage and netfs mounts)
 SHARED_POOL_TYPES = ("netfs", "rbd", "gluster", "iscsi-direct", "sheepdog", "vstorage")
 # filesystems libvirt's virFileIsSharedFS counts as shared, by their mount type
-SHARED_FS_TYPES = ("nfs", "nfs4", "gfs2", "ocfs2", "ceph", "fuse.glusterfs", "glusterfs", "lustre", "gpfs", "beegfs")
-SAFE_CACHE = ("none", "directsync")
+SHARED_FS_TYPES = (
+    "nfs", "nfs4", "gfs2", "ocfs2", "afs", "smb3", "smbfs", "cifs", "ceph", "gpfs", "fuse.quobyte", "acfs", "lustre",
+    "beegfs", "fuse.glusterfs", "glusterfs",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -390,24 +393,10 @@ def _storage_reasons(
                         "define the shared pool on the destination too, or move the disk with storage: copy",
                     )
                 )
-            elif (
-                not disk.readonly
-                and not disk.shareable
-                and disk.cache not in SAFE_CACHE
-                and not shared_pool
-                and not allow_unsafe
-                and not (source.local and disk.path and _mount_type(disk.path) in SHARED_FS_TYPES)
-            ):
-                reasons.append(
-                    Reason(
-                        "disk_cache_unsafe",
-                        f"{where} is on a filesystem libvirt does not know to be shared and its cache mode is "
-                        f"{disk.cache or 'default'}: libvirt refuses ('Migration may lead to data corruption if disks "
-                        "use cache other than none or directsync')",
-                        "set the disk's cache to none (or directsync), put it on a netfs pool, or set "
-                        "allow_unsafe: true if the storage really is shared and coherent",
-                    )
-                )
+            elif not disk.readonly and not disk.shareable and not allow_unsafe and not shared_pool:
+                reason = _unshared(disk, where, source)
+                if reason is not None:
+                    reasons.append(reason)
             continue
         pool = copy_pool(dest, disk, dest_pool)
         if pool is None:
@@ -453,6 +442,35 @@ def _storage_reasons(
                 )
             )
     return reasons
+
+
+def _unshared(disk: Disk, where: str, source: Host) -> Optional[Reason]:
+    """libvirt refuses to migrate a writable file disk that is not on a shared filesystem ('Migration
+    without shared storage is unsafe'), however the file got there. Checked where the module runs on the
+    source; from elsewhere the filesystem cannot be seen, which is said as a warning."""
+    if disk.kind not in ("file", "volume") or not disk.path or disk.path.startswith("/dev/"):
+        return None
+    fix = (
+        "put the disk on a shared filesystem (NFS, CephFS, GlusterFS, GFS2, OCFS2; a netfs pool), move it with "
+        "storage: copy, or set allow_unsafe: true if both hosts really share this filesystem"
+    )
+    if not source.local:
+        return Reason(
+            "disk_not_shared",
+            f"{where}: whether its filesystem counts as shared for libvirt cannot be seen from here (the module "
+            "does not run on the source); libvirt refuses the migration if it does not",
+            fix,
+            blocking=False,
+        )
+    kind = _mount_type(disk.path)
+    if kind in SHARED_FS_TYPES:
+        return None
+    return Reason(
+        "disk_not_shared",
+        f"{where} is on a {kind or 'local'} filesystem, which libvirt does not count as shared storage "
+        "('Migration without shared storage is unsafe')",
+        fix,
+    )
 
 
 def copied_disk(disk: Disk, dest: Host, storage: str) -> bool:

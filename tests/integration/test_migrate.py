@@ -1,0 +1,246 @@
+"""kvmfleet.kvm.migrate and kvmfleet.kvm.hypervisor on the container fleet (tests/fleet.py): real libvirtd
+in each container, real TCG guests, real live migrations between them."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import kvmtest
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def ticks(fleet: Any, host: str, name: str) -> list[int]:
+    """The counter the tiny guest prints every second, as its serial log on ``host`` has it."""
+    text = fleet.ssh(fleet.host(host), f"cat {kvmtest.serial_log(name)} 2>/dev/null").stdout
+    return [int(number) for number in re.findall(r"KVMFLEET-TICK (\d+)", text)]
+
+
+def booted(fleet: Any, host: str, name: str) -> bool:
+    text = fleet.ssh(fleet.host(host), f"cat {kvmtest.serial_log(name)} 2>/dev/null").stdout
+    return "KVMFLEET-TINY-BOOTED" in text
+
+
+def names(fleet: Any, host: str) -> list[str]:
+    return kvmtest.domain_names(fleet.host(host).uri)
+
+
+def start_guest(play: Callable[..., kvmtest.PlayResult], options: dict[str, Any]) -> None:
+    result = play([{"name": "guest", "kvmfleet.kvm.guest": options}]).result("guest")
+    assert not result.get("failed"), result.get("msg")
+
+
+def counting(fleet: Any, host: str, name: str, at_least: int = 2) -> None:
+    assert kvmtest.wait_until(lambda: len(ticks(fleet, host, name)) >= at_least, 90), (
+        f"{name} on {host} never counted: {fleet.ssh(fleet.host(host), f'cat {kvmtest.serial_log(name)}').stdout[-500:]}"
+    )
+
+
+def test_a_running_guest_moves_live_on_shared_storage_and_keeps_running(
+    fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult], triad: Callable[..., list[dict[str, Any]]]
+) -> None:
+    hv1, hv2 = fleet.hosts[0], fleet.hosts[1]
+    name = f"{fleet_prefix}live"
+    disk = {"pool": "shared", "volume": f"{name}.qcow2", "size": "64MiB", "cache": "none"}
+    start_guest(play, kvmtest.fleet_guest(name, hv1.uri, disks=[disk]))
+    counting(fleet, hv1.name, name)
+
+    # the shared directory is one filesystem bind-mounted into every container: shared, though libvirt
+    # cannot tell (it is ext4, not NFS), so the test says so
+    task = {"uri": hv1.uri, "name": name, "dest_uri": hv2.uri, "allow_unsafe": True}
+    results = triad({"kvmfleet.kvm.migrate": task})
+
+    check, moved, _again, _rerun = results
+    assert check["actions"] == [f"live-migrate {name} from {hv1.name} to {hv2.name} (peer-to-peer, storage shared)"]
+    assert moved["hypervisor"] == hv2.name and moved["diff"]["after"] == {"hypervisor": hv2.name}
+    assert moved["downtime_ms"] > 0 and moved["duration_ms"] > 0 and moved["iterations"] >= 1
+    assert moved["transferred_mib"] > 0 and moved["budget_s"] == 30
+    # the host itself: running and persistent on hv2, gone from hv1, the same disk
+    assert kvmtest.virsh("domstate", name, uri=hv2.uri).strip() == "running"
+    assert "Persistent:     yes" in kvmtest.virsh("dominfo", name, uri=hv2.uri)
+    assert name not in names(fleet, hv1.name)
+    assert f"{name}.qcow2" in kvmtest.virsh("domblklist", name, uri=hv2.uri)
+    # it kept running: on hv2 it counts on from where it was and never booted again
+    counting(fleet, hv2.name, name, at_least=2)
+    after = ticks(fleet, hv2.name, name)
+    assert after[0] > 1 and after == list(range(after[0], after[0] + len(after))), after
+    assert not booted(fleet, hv2.name, name)
+
+
+def test_local_disks_are_copied_to_the_destination_pool(
+    fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult], triad: Callable[..., list[dict[str, Any]]]
+) -> None:
+    hv2, hv3 = fleet.hosts[1], fleet.hosts[2]
+    name = f"{fleet_prefix}copy"
+    volume = f"{name}.raw"
+    marker = f"kvmfleet-disk-{secrets.token_hex(4)}".encode()
+    kvmtest.virsh("vol-create-as", "local", volume, "16M", "--format", "raw", uri=hv2.uri)
+    upload = kvmtest.CACHE / f"{name}.marker"
+    upload.write_bytes(marker)
+    try:
+        kvmtest.virsh("vol-upload", "--pool", "local", volume, str(upload), uri=hv2.uri)
+    finally:
+        upload.unlink()
+    disk = {"pool": "local", "volume": volume, "format": "raw", "cache": "none"}
+    start_guest(play, kvmtest.fleet_guest(name, hv2.uri, disks=[disk]))
+    counting(fleet, hv2.name, name)
+
+    task = {"kvmfleet.kvm.migrate": {"uri": hv2.uri, "name": name, "dest_uri": hv3.uri, "storage": "copy"}}
+    check, moved, _again, _rerun = triad(task)
+
+    assert check["actions"] == [
+        f"create the volume {volume} (vda) in pool local on {hv3.name}",
+        f"live-migrate {name} from {hv2.name} to {hv3.name} (peer-to-peer, storage copy)",
+    ]
+    assert moved["disk_mib"] >= 0 and moved["hypervisor"] == hv3.name
+    assert kvmtest.virsh("domstate", name, uri=hv3.uri).strip() == "running"
+    assert name not in names(fleet, hv2.name)
+    # the destination's copy holds what the source's disk held; the source's copy stays (no remove_source_volumes)
+    download = kvmtest.CACHE / f"{name}.download"
+    try:
+        kvmtest.virsh(
+            "vol-download", "--pool", "local", volume, str(download), "--length", str(len(marker)), uri=hv3.uri
+        )
+        assert download.read_bytes() == marker
+    finally:
+        download.unlink(missing_ok=True)
+    assert volume in kvmtest.virsh("vol-list", "local", uri=hv2.uri)
+    counting(fleet, hv3.name, name)
+    assert not booted(fleet, hv3.name, name)
+
+
+def test_a_migration_that_does_not_converge_is_aborted_and_the_guest_stays_on_its_source(
+    fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult]
+) -> None:
+    hv3, hv1 = fleet.hosts[2], fleet.hosts[0]
+    name = f"{fleet_prefix}dirty"
+    start_guest(play, kvmtest.fleet_guest(name, hv3.uri, cmdline="kvmfleet.dirty"))
+    counting(fleet, hv3.name, name)
+    task = {
+        "name": "migrate",
+        "kvmfleet.kvm.migrate": {"uri": hv3.uri, "name": name, "dest_uri": hv1.uri, "bandwidth": 1, "timeout": 6},
+    }
+    result = play([task]).result("migrate")
+
+    assert result.get("failed"), result
+    assert "did not converge within its budget of 6 s and was aborted" in result["msg"], result["msg"]
+    assert f"the guest is running on {hv3.name}, untouched" in result["msg"]
+    assert result["migration"]["progress"], result["migration"]
+    assert kvmtest.virsh("domstate", name, uri=hv3.uri).strip() == "running"
+    assert name not in names(fleet, hv1.name)
+    before = max(ticks(fleet, hv3.name, name))
+    assert kvmtest.wait_until(lambda: max(ticks(fleet, hv3.name, name)) > before, 30)
+
+
+def test_the_preflight_check_refuses_before_anything_moves(
+    fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult]
+) -> None:
+    hv1, hv2 = fleet.hosts[0], fleet.hosts[1]
+    name = f"{fleet_prefix}snap"
+    disk = {"pool": "shared", "volume": f"{name}.qcow2", "size": "64MiB", "cache": "none"}
+    start_guest(play, kvmtest.fleet_guest(name, hv1.uri, disks=[disk]))
+    overlay = f"{kvmtest.FLEET_SHARED}/{name}-before.qcow2"
+    kvmtest.virsh(
+        "snapshot-create-as",
+        name,
+        "before",
+        "--disk-only",
+        "--atomic",
+        "--diskspec",
+        f"vda,file={overlay}",
+        uri=hv1.uri,
+    )
+    task = {"name": "migrate", "kvmfleet.kvm.migrate": {"uri": hv1.uri, "name": name, "dest_uri": hv2.uri}}
+
+    for check in (True, False):
+        result = play([task], check=check).result("migrate")
+        assert result.get("failed"), result
+        codes = {reason["code"] for reason in result["reasons"] if reason["blocking"]}
+        assert codes == {"snapshots"}, result["reasons"]
+        assert "[snapshots]" in result["msg"] and "cannot migrate domain with 1 snapshots" in result["msg"]
+    assert kvmtest.virsh("domstate", name, uri=hv1.uri).strip() == "running"
+    assert name not in names(fleet, hv2.name)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"dest_uri": "qemu+tcp://10.89.254.254/system"},
+            "dest_uri: cannot connect to libvirt at qemu+tcp://10.89.254.254",
+        ),
+        ({"name": "kvt-nowhere"}, "kvt-nowhere is on neither"),
+        ({"dest_uri": "hv2"}, "dest_uri: 'hv2' is not a libvirt URI"),
+        (
+            {"converge": "postcopy", "storage": "copy"},
+            "converge: libvirt cannot switch to post-copy while it copies disks",
+        ),
+        ({"tunnelled": True, "p2p": False}, "tunnelled: a tunnelled migration is peer-to-peer"),
+    ],
+    ids=["unreachable destination", "guest on neither", "not a URI", "postcopy with copy", "tunnelled without p2p"],
+)
+def test_bad_input_fails_naming_the_field(
+    fleet: Any, play: Callable[..., kvmtest.PlayResult], change: dict[str, Any], message: str
+) -> None:
+    hv1, hv2 = fleet.hosts[0], fleet.hosts[1]
+    task = {
+        "name": "migrate",
+        "kvmfleet.kvm.migrate": {"uri": hv1.uri, "name": "kvt-nowhere", "dest_uri": hv2.uri, **change},
+    }
+    result = play([task], check=True).result("migrate")
+    assert result.get("failed") and message in result["msg"], result.get("msg")
+
+
+def test_a_guest_defined_on_both_hypervisors_is_an_error_naming_both(
+    fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult]
+) -> None:
+    hv1, hv3 = fleet.hosts[0], fleet.hosts[2]
+    name = f"{fleet_prefix}twice"
+    start_guest(play, kvmtest.fleet_guest(name, hv1.uri))
+    start_guest(play, kvmtest.fleet_guest(name, hv3.uri, state="stopped"))
+    result = play(
+        [{"name": "migrate", "kvmfleet.kvm.migrate": {"uri": hv1.uri, "name": name, "dest_uri": hv3.uri}}]
+    ).result("migrate")
+    assert result.get("failed")
+    assert f"{name} is defined on both {hv1.name}" in result["msg"] and f"and {hv3.name}" in result["msg"], result[
+        "msg"
+    ]
+    assert kvmtest.virsh("domstate", name, uri=hv1.uri).strip() == "running"
+    assert kvmtest.virsh("domstate", name, uri=hv3.uri).strip() == "shut off"
+
+
+def test_the_hypervisor_record_labels_and_maintenance(
+    fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult], triad: Callable[..., list[dict[str, Any]]]
+) -> None:
+    hv3 = fleet.hosts[2]
+    assert fleet_prefix
+    try:
+        results = triad(
+            {
+                "kvmfleet.kvm.hypervisor": {
+                    "uri": hv3.uri,
+                    "labels": ["ssd", "gpu", "ssd"],
+                    "reserved_memory": "2GiB",
+                    "maintenance": True,
+                    "maintenance_reason": "disk swap",
+                }
+            }
+        )
+        assert results[1]["diff"]["after"] == {
+            "labels": ["gpu", "ssd"],
+            "reserved_memory_mib": 2048,
+            "maintenance": True,
+            "maintenance_reason": "disk swap",
+        }
+        assert "kvmfleet-hypervisor" in kvmtest.virsh("secret-list", uri=hv3.uri)
+        info = play([{"name": "info", "kvmfleet.kvm.host_info": {"uri": hv3.uri}}]).result("info")["host"]
+        assert info["labels"] == ["gpu", "ssd"] and info["maintenance"]["reason"] == "disk swap"
+        assert info["capacity"]["reserved_memory_mib"] == 2048
+        assert info["capacity"]["allocatable_memory_mib"] == info["capacity"]["memory_mib"] - 2048
+    finally:
+        reset = {"uri": hv3.uri, "labels": [], "reserved_memory": "1GiB", "maintenance": False}
+        assert not play([{"name": "reset", "kvmfleet.kvm.hypervisor": reset}]).result("reset").get("failed")
