@@ -308,11 +308,12 @@ class Run:
     stderr: str
 
     def results(self, task: str) -> dict[str, dict[str, Any]]:
-        """Each host's result of the task called ``task`` (the last one of that name)."""
+        """Each host's result of the task called ``task`` (the last one of that name; a role's task
+        is named ``ROLE : task``)."""
         found: dict[str, dict[str, Any]] = {}
         for play in self.data.get("plays", []):
             for item in play.get("tasks", []):
-                if item["task"]["name"] == task:
+                if item["task"]["name"] == task or item["task"]["name"].endswith(f" : {task}"):
                     found = item["hosts"]
         return found
 

@@ -434,6 +434,20 @@ options:
         description: Seconds to wait at most.
         type: int
         default: 300
+  placement:
+    description:
+      - Where the fleet places the guest - read by the placement of the guests role (C(guests_fleet),
+        M(kvmfleet.kvm.placement)) and by M(kvmfleet.kvm.drain). This module checks it and otherwise
+        ignores it; it is not part of the guest's definition.
+    type: dict
+    suboptions:
+      hypervisor:
+        description: The inventory name of the hypervisor the guest must run on.
+        type: str
+      requires:
+        description: Labels its hypervisor must have (see M(kvmfleet.kvm.hypervisor)).
+        type: list
+        elements: str
 seealso:
   - module: kvmfleet.kvm.guests
   - module: kvmfleet.kvm.host_info

@@ -111,6 +111,76 @@ host:
       type: str
       sample: qemu
       choices: [kvm, qemu]
+    uuid:
+      description: The host UUID libvirt reports (two hypervisors with the same one cannot migrate between them).
+      type: str
+      sample: 4b5e2a8c-0d1f-5e6a-9b7c-3d2e1f0a9b8c
+    labels:
+      description: The hypervisor's labels (its fleet record; see M(kvmfleet.kvm.hypervisor)).
+      type: list
+      elements: str
+      sample: [ssd]
+    maintenance:
+      description: The maintenance mark (C(since), C(reason)), or V(null) when the hypervisor takes guests.
+      type: dict
+      sample: {"since": "2026-12-02T16:00:00Z", "reason": "kernel update"}
+    capacity:
+      description:
+        - What the hypervisor has for guests, in the figures placement, M(kvmfleet.kvm.migrate) and
+          M(kvmfleet.kvm.drain) decide with. Memory in MiB.
+        - Allocatable = total x overcommit (- reserved memory); committed = what every guest defined
+          here holds (its current memory and vCPUs, stopped guests included); available = allocatable
+          - committed.
+      type: dict
+      contains:
+        memory_mib:
+          description: Total memory of all NUMA cells.
+          type: int
+        free_memory_mib:
+          description: Memory free now (the kernel's free memory, buffers and page cache).
+          type: int
+        reserved_memory_mib:
+          description: Memory kept for the host.
+          type: int
+        memory_overcommit:
+          description: Memory overcommit ratio.
+          type: float
+        allocatable_memory_mib:
+          description: Memory guests may commit in all.
+          type: int
+        committed_memory_mib:
+          description: Memory the guests hold.
+          type: int
+        available_memory_mib:
+          description: Memory left for more guests.
+          type: int
+        cpus:
+          description: Logical CPUs.
+          type: int
+        vcpu_overcommit:
+          description: vCPU overcommit ratio.
+          type: float
+        allocatable_vcpus:
+          description: vCPUs guests may commit in all.
+          type: int
+        committed_vcpus:
+          description: vCPUs the guests hold.
+          type: int
+        available_vcpus:
+          description: vCPUs left for more guests.
+          type: int
+        guests:
+          description: Guests defined or running here.
+          type: int
+        running_guests:
+          description: Guests running here.
+          type: int
+      sample: {"memory_mib": 64000, "available_memory_mib": 40000, "available_vcpus": 50, "guests": 12, "running_guests": 10}
+    guests:
+      description: Each guest's claim on the host - C(name), C(memory_mib), C(vcpus), C(running).
+      type: list
+      elements: dict
+      sample: [{"name": "web1", "memory_mib": 2048, "vcpus": 2, "running": true}]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._host_info import HOST_INFO_ENTRY

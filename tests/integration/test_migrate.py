@@ -35,8 +35,9 @@ def start_guest(play: Callable[..., kvmtest.PlayResult], options: dict[str, Any]
 
 
 def counting(fleet: Any, host: str, name: str, at_least: int = 2) -> None:
+    log = kvmtest.serial_log(name)
     assert kvmtest.wait_until(lambda: len(ticks(fleet, host, name)) >= at_least, 90), (
-        f"{name} on {host} never counted: {fleet.ssh(fleet.host(host), f'cat {kvmtest.serial_log(name)}').stdout[-500:]}"
+        f"{name} on {host} never counted: {fleet.ssh(fleet.host(host), f'cat {log}').stdout[-500:]}"
     )
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._fleet import placement as pl
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor.capacity import guest_figures
@@ -129,6 +129,23 @@ class Drain:
             pf.read_host(conn, uri, is_local_uri(uri)),
         )
         self.peers = self._connect(values["destinations"])
+
+    def check_groups(self) -> None:
+        """Every anti-affinity member is declared in ``guests`` or defined on one of the hypervisors."""
+        known = {guest["name"] for guest in self.values["guests"]} | set(self.home.host.domains)
+        for peer in self.peers:
+            known |= set(peer.host.domains)
+        problems = [
+            (
+                f"anti_affinity[{index}].guests[{position}]",
+                f"{member} is not a guest of the fleet (guests) nor on any hypervisor",
+            )
+            for index, group in enumerate(self.values["anti_affinity"])
+            for position, member in enumerate(group["guests"])
+            if member not in known
+        ]
+        if problems:
+            raise ValidationError(problems)
 
     def close(self) -> None:
         for peer in self.peers:
@@ -257,6 +274,7 @@ class Drain:
     # ------------------------------------------------------------------------------------------ the two states
 
     def drain(self) -> dict[str, Any]:
+        self.check_groups()
         mark, _record = plan_record(self.home.conn, {"maintenance": True, "maintenance_reason": self.values["reason"]})
         targets = [peer for peer in self.peers if peer.host.record.maintenance is None]
         for peer in self.peers:
@@ -273,6 +291,7 @@ class Drain:
         return self.apply(mark, items, origin=self.values["name"])
 
     def undrain(self) -> dict[str, Any]:
+        self.check_groups()
         mark, _record = plan_record(self.home.conn, {"maintenance": False})
         items: list[Item] = []
         if self.values["return_guests"]:
@@ -319,7 +338,7 @@ class Drain:
             result["elapsed_s"] = round(time.monotonic() - begun, 2)
         result.update(
             moved=sorted(self.outcome.moved, key=lambda entry: entry["name"]),
-            failed=sorted(self.outcome.failed, key=lambda entry: entry["name"]),
+            failures=sorted(self.outcome.failed, key=lambda entry: entry["name"]),
             left=self.outcome.left,
             warnings=self.outcome.warnings,
         )

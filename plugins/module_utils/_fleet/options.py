@@ -102,7 +102,8 @@ PLACEMENT_MODULE = OptionTable(
 
 
 def _drain_checks(values: dict[str, Any], path: str) -> list[Problem]:
-    problems = group_checks(values, path, _guest_names(values))
+    # without declarations, group members are looked for on the hypervisors themselves (Drain.check_groups)
+    problems = group_checks(values, path, _guest_names(values)) if values.get("guests") else []
     seen: dict[str, int] = {}
     for index, dest in enumerate(values.get("destinations") or []):
         if dest["name"] in seen:
@@ -129,7 +130,7 @@ DRAIN_MODULE = OptionTable(
         Option("defaults", type="dict", default={}, update=CONTROL),
         Option("anti_affinity", type="list", elements="dict", options=ANTI_AFFINITY, default=[], update=CONTROL),
         Option("strategy", choices=("spread", "pack"), default="spread", update=CONTROL),
-        Option("migration", type="dict", options=MIGRATION, default={}, update=CONTROL),
+        Option("migration", type="dict", options=MIGRATION, default={}, in_spec=False, update=CONTROL),
         Option("concurrency", type="dict", options=CONCURRENCY, default={}, update=CONTROL),
         Option("leave_unmovable", type="bool", default=False, update=CONTROL),
         Option("stopped_guests", choices=("leave", "move"), default="leave", update=CONTROL),
