@@ -53,7 +53,7 @@ options:
   destinations:
     description:
       - The other hypervisors of the fleet. C(playbooks/drain.yml) builds the list with the
-        M(kvmfleet.kvm.fleet_destinations#filter) filter from the C(hypervisors) group.
+        P(kvmfleet.kvm.fleet_destinations#filter) filter from the C(hypervisors) group.
       - One that cannot be reached is left out with a warning; the rest are used.
     type: list
     elements: dict
@@ -119,8 +119,8 @@ options:
     default: spread
   migration:
     description:
-      - How guests move - every option of M(kvmfleet.kvm.migrate) that says how (not where), such as
-        V({storage: copy, bandwidth: 100, converge: auto_converge}).
+      - "How guests move - every option of M(kvmfleet.kvm.migrate) that says how (not where), such as
+        V({storage: copy, bandwidth: 100, converge: auto_converge})."
     type: dict
     default: {}
   concurrency:
@@ -172,7 +172,7 @@ attributes:
     description: A drained hypervisor in maintenance with no running guest is left alone.
 notes:
   - A guest is never stopped, paused or destroyed by a drain.
-  - The drained hypervisor's libvirtd needs access to every destination's URI (peer-to-peer migration):
+  - The drained hypervisor's libvirtd needs access to every destination's URI (peer-to-peer migration) -
     SSH keys of its root for V(qemu+ssh://) URIs, or TCP/TLS listeners.
 seealso:
   - module: kvmfleet.kvm.migrate
@@ -238,7 +238,9 @@ failures:
   type: list
   elements: dict
 left:
-  description: Guests left where they are on purpose - stopped ones (O(stopped_guests)) and, with O(leave_unmovable), those that could move nowhere (C(refusals) - each destination's reason).
+  description:
+    - Guests left where they are on purpose - stopped ones (O(stopped_guests)) and, with
+      O(leave_unmovable), those that could move nowhere (C(refusals) - each destination's reason).
   returned: always
   type: list
   elements: dict

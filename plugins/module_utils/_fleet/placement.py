@@ -13,7 +13,8 @@ Rules, in the order a host is judged for a guest:
 6. the guest must fit: its memory and vCPUs within what the hypervisor has available (allocatable
    minus committed, minus what this placement already put there).
 
-New guests are placed largest first (memory, then vCPUs, then name). Among the hosts that pass, the
+New guests are placed most constrained first (pinned, then those requiring labels), then largest first
+(memory, then vCPUs), then by name. Among the hosts that pass, the
 one with the fewest members of the guest's soft groups wins, then (``spread``, the default) the one
 left with the largest share of its allocatable memory free, or (``pack``) the one left with the
 least memory free; ties go to the host whose name sorts first. The same input always gives the same
@@ -211,8 +212,12 @@ class Placer:
 
 
 def order(demands: list[Demand]) -> list[Demand]:
-    """Largest first: memory, then vCPUs, then name."""
-    return sorted(demands, key=lambda demand: (-demand.memory, -demand.vcpus, demand.name))
+    """The most constrained first (pinned, then by how many labels they require), then the largest
+    (memory, then vCPUs), then by name: a guest that can go to few hosts gets one before others fill them."""
+    return sorted(
+        demands,
+        key=lambda demand: (demand.pin is None, -len(demand.requires), -demand.memory, -demand.vcpus, demand.name),
+    )
 
 
 def place(spaces: list[Space], demands: list[Demand], groups: list[Group], strategy: str = SPREAD) -> Placement:

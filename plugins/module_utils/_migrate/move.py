@@ -81,8 +81,11 @@ class Move:
         return bool(self.actions)
 
     @property
-    def live(self) -> bool:
-        return self.guest is not None and self.guest.running
+    def moving(self) -> pf.Guest:
+        """The guest that moves (a move with nothing to do has none)."""
+        if self.guest is None:
+            raise KvmFleetError(f"{self.name}: there is nothing to move")
+        return self.guest
 
 
 # ---------------------------------------------------------------------------------------------- locating
@@ -220,15 +223,15 @@ def plan_move(
 
 
 def _plan_copies(move: Move) -> None:
-    guest = move.guest
-    assert guest is not None
+    guest = move.moving
     if not guest.running:
         return
     for disk in guest.disks:
         if not pf.copied_disk(disk, move.dest, move.values["storage"]):
             continue
         pool = pf.copy_pool(move.dest, disk, move.values["dest_pool"])
-        assert pool is not None  # the pre-flight check refused the move otherwise
+        if pool is None:  # the pre-flight check refused the move already
+            raise KvmFleetError(f"{move.name}: no pool on {move.dest.name} for disk {disk.target}")
         name = disk.volume or os.path.basename(disk.path or "")
         path = os.path.join(pool.path, name) if pool.path else name
         copy = Copy(disk, pool, name, path, ahead=disk.readonly)
@@ -243,8 +246,7 @@ def _plan_copies(move: Move) -> None:
 def definitions(move: Move) -> tuple[str, Optional[str]]:
     """The guest's live and persistent definitions for the destination: copied disks pointed at their
     new pool or path, and the drain's origin mark set or cleared."""
-    guest = move.guest
-    assert guest is not None
+    guest = move.moving
     return _edit(guest.xml, move), (_edit(guest.config_xml, move) if guest.config_xml else None)
 
 
@@ -287,8 +289,7 @@ def _create_copies(move: Move, src_conn: Any, dst_conn: Any) -> list[Any]:
 
 
 def _start(move: Move, src_dom: Any, dst_conn: Any) -> Callable[[], Any]:
-    guest = move.guest
-    assert guest is not None
+    guest = move.moving
     values = move.values
     copied = [copy.disk.target for copy in move.copies if not copy.ahead]
     flags = job.migration_flags(values, guest.running, bool(copied))
@@ -304,8 +305,7 @@ def execute_move(
 ) -> dict[str, Any]:
     """Run the move's actions; the result says where the guest is afterwards (read from both ends)."""
     lv = require_libvirt()
-    guest = move.guest
-    assert guest is not None
+    guest = move.moving
     src_dom = src_conn.lookupByName(move.name)
     settle(src_dom, move.budget)
     created: list[Any] = []
