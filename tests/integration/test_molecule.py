@@ -13,7 +13,10 @@ SCENARIOS = sorted(p.parent.name for p in (kvmtest.ROOT / "molecule").glob("*/mo
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_molecule_scenario(scenario: str, conn: Any, prefix: str) -> None:
+def test_molecule_scenario(scenario: str, conn: Any, prefix: str, request: pytest.FixtureRequest) -> None:
+    if scenario == "fleet":  # on the session's container fleet; its guests are removed like every test's
+        request.getfixturevalue("fleet")
+        prefix = request.getfixturevalue("fleet_prefix")
     env = kvmtest.ansible_env(
         GUESTS_PREFIX=prefix,
         KVMFLEET_CACHE=str(kvmtest.CACHE),
