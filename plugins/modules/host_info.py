@@ -177,10 +177,10 @@ host:
           type: int
       sample: {"memory_mib": 64000, "available_memory_mib": 40000, "available_vcpus": 50, "guests": 12, "running_guests": 10}
     guests:
-      description: Each guest's claim on the host - C(name), C(memory_mib), C(vcpus), C(running).
+      description: Each guest's claim on the host - C(name), C(uuid), C(memory_mib), C(vcpus), C(running).
       type: list
       elements: dict
-      sample: [{"name": "web1", "memory_mib": 2048, "vcpus": 2, "running": true}]
+      sample: [{"name": "web1", "uuid": "7c1f2a3b-8d9e-4f50-a1b2-c3d4e5f60718", "memory_mib": 2048, "vcpus": 2, "running": true}]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._host_info import HOST_INFO_ENTRY

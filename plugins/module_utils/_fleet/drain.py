@@ -71,7 +71,8 @@ class Peer:
     host: pf.Host
 
     def refresh(self) -> None:
-        self.host = pf.read_host(self.conn, self.uri, is_local_uri(self.uri))
+        """Its capacity, record and guests again (what a move changes)."""
+        pf.refresh(self.conn, self.host)
 
 
 @dataclass
@@ -423,6 +424,7 @@ class Drain:
                     peer_uri=item.dest.peer_uri,
                     migrate_uri=item.dest.migrate_uri,
                     origin=origin,
+                    facts=item.guest,
                 )
             except MigrationRefused as exc:
                 if all(reason.code in PLACEMENT_CODES for reason in exc.reasons if reason.blocking):

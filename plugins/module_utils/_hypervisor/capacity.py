@@ -38,7 +38,7 @@ def host_memory_mib(conn: Any) -> tuple[int, int]:
 
 
 def guest_figures(conn: Any) -> list[dict[str, Any]]:
-    """Every guest's name, memory, vCPUs and whether it runs: one ``getAllDomainStats`` call."""
+    """Every guest's name, UUID, memory, vCPUs and whether it runs: one ``getAllDomainStats`` call."""
     lv = require_libvirt()
     wanted = lv.VIR_DOMAIN_STATS_STATE | lv.VIR_DOMAIN_STATS_BALLOON | lv.VIR_DOMAIN_STATS_VCPU
     guests = []
@@ -46,6 +46,7 @@ def guest_figures(conn: Any) -> list[dict[str, Any]]:
         guests.append(
             {
                 "name": dom.name(),
+                "uuid": dom.UUIDString(),
                 "memory_mib": int(stats.get("balloon.current", stats.get("balloon.maximum", 0))) // KiB_PER_MiB,
                 "vcpus": int(stats.get("vcpu.current", stats.get("vcpu.maximum", 0))),
                 "running": stats.get("state.state") in _ACTIVE_STATES,

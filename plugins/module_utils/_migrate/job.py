@@ -23,17 +23,23 @@ keeps running the guest on its source, untouched.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.options import COPY, COPY_INCREMENTAL, MIN_TIMEOUT
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.options import (
+    COPY,
+    COPY_INCREMENTAL,
+    DEFAULT_MAX_DOWNTIME_MS,
+    MIN_TIMEOUT,
+)
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
-POLL = 0.5  # seconds between two reads of the job's statistics
+POLL = 1.0  # seconds between two reads of the job's statistics (each is a call into QEMU)
 STALL_RATIO = 0.9  # a pass that leaves more than this share of the previous pass's remainder has stalled
 MAX_SAMPLES = 120  # progress samples kept in the result (thinned out evenly beyond that)
 
@@ -194,7 +200,8 @@ def run(
         except lv.libvirtError as exc:
             failure.append(exc)
 
-    dom.migrateSetMaxDowntime(policy.downtime, 0)
+    if policy.downtime != DEFAULT_MAX_DOWNTIME_MS:  # before the start: the first pass may be the last
+        dom.migrateSetMaxDowntime(policy.downtime, 0)
     begun = time.monotonic()
     worker = threading.Thread(target=call, name=f"kvmfleet-migrate-{dom.name()}", daemon=True)
     worker.start()
@@ -212,6 +219,11 @@ def run(
         if stats.get("type", 0) == lv.VIR_DOMAIN_JOB_NONE or not stats.get("memory_total"):
             continue  # not started yet, or ending
         now = sample(stats, time.monotonic() - begun)
+        if not samples and policy.downtime == DEFAULT_MAX_DOWNTIME_MS:
+            # QEMU's default; a value an earlier run left in this QEMU process is put back, off the critical path
+            with contextlib.suppress(lv.libvirtError):
+                if dom.migrateGetMaxDowntime(0) != policy.downtime:
+                    dom.migrateSetMaxDowntime(policy.downtime, 0)
         if not samples or now.elapsed - samples[-1].elapsed >= 1.0:
             samples.append(now)
             if report is not None:
@@ -250,7 +262,8 @@ def completed_stats(dest_dom: Any) -> dict[str, Any]:
     """Duration, downtime, bytes sent and passes of the finished migration, as the destination measured them."""
     lv = require_libvirt()
     try:
-        stats = dest_dom.jobStats(lv.VIR_DOMAIN_JOB_STATS_COMPLETED)
+        # kept for others to read too (libvirt forgets them once read, without KEEP_COMPLETED)
+        stats = dest_dom.jobStats(lv.VIR_DOMAIN_JOB_STATS_COMPLETED | lv.VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED)
     except lv.libvirtError:
         return {}
     return {

@@ -158,12 +158,18 @@ def plan_move(
     peer_uri: Optional[str] = None,
     migrate_uri: Optional[str] = None,
     origin: Optional[str] = None,
+    facts: Optional[pf.Guest] = None,
 ) -> Move:
-    """What moving ``name`` from ``source`` to ``dest`` does; raises when it cannot move."""
+    """What moving ``name`` from ``source`` to ``dest`` does; raises when it cannot move.
+
+    ``facts`` are the guest's facts when the caller read them moments ago (the drain, which read every
+    guest to place it, once no job of an interrupted run was left on it); otherwise they are read here,
+    after waiting for such a job to end.
+    """
     peer = peer_uri or dest.uri
     move = Move(name, source, dest, values, peer, migrate_uri or default_migrate_uri(peer), origin=origin)
     src_dom = find(src_conn, name)
-    if src_dom is not None and src_dom.isActive():
+    if src_dom is not None and facts is None and src_dom.isActive():
         settle(src_dom, SETTLE_TIMEOUT)  # a migration an interrupted run left in flight ends first
         src_dom = find(src_conn, name)
     dst_dom = find(dst_conn, name)
@@ -185,7 +191,7 @@ def plan_move(
         raise KvmFleetError(
             f"{name} is on neither {source.name} ({source.uri}) nor {dest.name} ({dest.uri})", guest=name
         )
-    guest = pf.read_guest(src_dom, src_conn)
+    guest = facts if facts is not None else pf.read_guest(src_dom, src_conn)
     move.guest = guest
     migration_host = urlsplit(move.migrate_uri).hostname if move.migrate_uri and not values["tunnelled"] else None
     resolved = pf.resolve(migration_host) if migration_host and source.local else None
@@ -307,7 +313,6 @@ def execute_move(
     lv = require_libvirt()
     guest = move.moving
     src_dom = src_conn.lookupByName(move.name)
-    settle(src_dom, move.budget)
     created: list[Any] = []
     try:
         created = _create_copies(move, src_conn, dst_conn)

@@ -287,7 +287,7 @@ def read_host(conn: Any, uri: str, local: bool = False) -> Host:
     root = ET.fromstring(caps_xml)
     cpu = root.find("host/cpu")
     record, _stored = rec.read(conn)
-    capacity, _figures = read_capacity(conn, record)
+    capacity, figures = read_capacity(conn, record)
     try:
         interfaces: Optional[set[str]] = {iface.name() for iface in conn.listAllInterfaces(0)}
     except lv.libvirtError:
@@ -304,7 +304,6 @@ def read_host(conn: Any, uri: str, local: bool = False) -> Host:
             except lv.libvirtError:
                 entry.volumes = {}
         pools[entry.name] = entry
-    domains = {dom.name(): (dom.UUIDString(), bool(dom.isActive())) for dom in conn.listAllDomains(0)}
     return Host(
         name=conn.getHostname(),
         uri=uri,
@@ -316,9 +315,20 @@ def read_host(conn: Any, uri: str, local: bool = False) -> Host:
         pools=pools,
         capacity=capacity,
         record=record,
-        domains=domains,
+        domains=domains_of(figures),
         local=local,
     )
+
+
+def domains_of(figures: list[dict[str, Any]]) -> dict[str, tuple[str, bool]]:
+    return {guest["name"]: (guest["uuid"], guest["running"]) for guest in figures}
+
+
+def refresh(conn: Any, host: Host) -> None:
+    """Read again what moves change on a host: its record, capacity and guests (three calls)."""
+    host.record, _stored = rec.read(conn)
+    host.capacity, figures = read_capacity(conn, host.record)
+    host.domains = domains_of(figures)
 
 
 def cpu_verdict(dest_conn: Any, guest: Guest, dest: Host) -> Optional[str]:
