@@ -13,7 +13,10 @@ description:
     constructed O(keyed_groups), O(groups) and O(compose).
   - Host variables C(libvirt_*) - state, uuid, tags, vcpus, max_vcpus, memory_mib, max_memory_mib,
     disks, interfaces, addresses, arch, virt_type, title and description as M(kvmfleet.kvm.guest_info)
-    returns them; C(libvirt_uri) and C(libvirt_hypervisor) are variables of the guest's hypervisor group.
+    returns them; C(libvirt_uri), C(libvirt_hypervisor), C(libvirt_hypervisor_labels) and
+    C(libvirt_hypervisor_maintenance) (the hypervisor's fleet record, see M(kvmfleet.kvm.hypervisor)) are
+    variables of the guest's hypervisor group. The guests of hypervisors in maintenance are also in the
+    group C(maintenance).
   - C(ansible_host) is set to the guest's best address (the first IPv4 address from
     O(address_sources), else IPv6). Guests without an address (stopped, or no lease yet) have none.
   - The hypervisors are queried at the same time; each is read with one C(getAllDomainStats) call,
@@ -64,7 +67,7 @@ options:
     type: int
     default: 30
   group_prefix:
-    description: Prefix of the groups this plugin makes (C(hypervisor_*), C(state_*), C(tag_*)).
+    description: Prefix of the groups this plugin makes (C(hypervisor_*), C(state_*), C(tag_*), C(maintenance)).
     type: str
     default: ""
 """
@@ -126,6 +129,7 @@ def read_hypervisor(uri: str, name: Any, sources: list[str]) -> dict[str, Any]:
     """One hypervisor's name and guests, or the error that kept it from answering."""
     # imported here: a listing served from the cache never loads the libvirt binding
     from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest_info import read_guests  # noqa: PLC0415
+    from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor import record  # noqa: PLC0415
     from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect  # noqa: PLC0415
 
     try:
@@ -133,7 +137,14 @@ def read_hypervisor(uri: str, name: Any, sources: list[str]) -> dict[str, Any]:
         try:
             if not name:
                 name = urlsplit(uri).hostname or conn.getHostname()
-            return {"uri": uri, "name": name, "guests": read_guests(conn, sources=sources)}
+            fleet, _stored = record.read(conn)
+            return {
+                "uri": uri,
+                "name": name,
+                "guests": read_guests(conn, sources=sources),
+                "labels": fleet.labels,
+                "maintenance": fleet.maintenance,
+            }
         finally:
             conn.close()
     except KvmFleetError as exc:
@@ -244,17 +255,24 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             hostvars["ansible_host"] = guest["address"]
         for key, value in hostvars.items():
             self.inventory.set_variable(host, key, value)
-        hostvars["libvirt_uri"] = hypervisor["uri"]
-        hostvars["libvirt_hypervisor"] = hypervisor["name"]
+        shared = {
+            "libvirt_uri": hypervisor["uri"],
+            "libvirt_hypervisor": hypervisor["name"],
+            "libvirt_hypervisor_labels": hypervisor.get("labels") or [],
+            "libvirt_hypervisor_maintenance": hypervisor.get("maintenance"),
+        }
+        hostvars.update(shared)
         groups = [f"hypervisor_{hypervisor['name']}", f"state_{guest['state']}"]
         groups += [f"tag_{tag}" for tag in guest["tags"]]
+        if hypervisor.get("maintenance"):
+            groups.append("maintenance")  # guests of hypervisors in maintenance (being drained, or left there)
         for index, group in enumerate(groups):
             name = self.inventory.add_group(_group(prefix + group))
             self.inventory.add_child(name, host)
             if index == 0 and name not in self._hypervisor_groups:
                 self._hypervisor_groups.add(name)
-                self.inventory.set_variable(name, "libvirt_uri", hypervisor["uri"])
-                self.inventory.set_variable(name, "libvirt_hypervisor", hypervisor["name"])
+                for key, value in shared.items():
+                    self.inventory.set_variable(name, key, value)
         self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
         self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
         self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)

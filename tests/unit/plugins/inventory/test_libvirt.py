@@ -163,8 +163,34 @@ def test_groups_by_hypervisor_state_and_tag_with_constructed_groups(parse: Any, 
     assert web["ansible_user"] == "debian" and web["guest_id"] == web["libvirt_uuid"]  # compose
     # the hypervisor's variables live on its group, once
     group_vars = parsed.inventory.groups["hypervisor_hv_1"].get_vars()
-    assert group_vars == {"libvirt_uri": uri, "libvirt_hypervisor": "hv-1"}
+    assert group_vars == {
+        "libvirt_uri": uri,
+        "libvirt_hypervisor": "hv-1",
+        "libvirt_hypervisor_labels": [],
+        "libvirt_hypervisor_maintenance": None,
+    }
     assert "libvirt_uri" not in web
+    assert "maintenance" not in parsed.inventory.groups
+
+
+def test_a_hypervisor_in_maintenance_shows_in_its_guests_variables_and_group(
+    parse: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor import record
+
+    uri = node(tmp_path / "hv1.xml")
+    mark = {"since": "2026-12-02T16:00:00Z", "reason": "kernel update"}
+
+    def read(conn: Any) -> tuple[record.Record, bool]:
+        if conn.getURI() == uri:
+            return record.Record(labels=["ssd"], maintenance=mark), True
+        return record.Record(), False
+
+    monkeypatch.setattr(record, "read", read)
+    parsed = parse({"uris": [{"uri": uri, "name": "hv-1"}, "test:///default"]})
+    assert parsed.members("maintenance") == {"web1", "db1"}
+    group_vars = parsed.inventory.groups["hypervisor_hv_1"].get_vars()
+    assert group_vars["libvirt_hypervisor_maintenance"] == mark and group_vars["libvirt_hypervisor_labels"] == ["ssd"]
 
 
 def test_group_prefix_and_no_addresses(parse: Any, tmp_path: Path) -> None:
