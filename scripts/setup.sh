@@ -6,7 +6,7 @@
 #   - this machine as a hypervisor through the collection's own host role (playbooks/hypervisors.yml
 #     with scripts/inventory/localhost.yml): QEMU, libvirt, daemons started, /dev/kvm usable
 #   - the tiny test guest image, the full cloud test image (Debian 12 with cloud-init; ~2 min once) and
-#     the container test host images (scripts/images/)
+#     the container test host images (scripts/images/), the fleet's container hypervisors among them
 # Ubuntu 22.04/24.04: the same packages. Fedora/RHEL 9: see README.md ("Other distributions").
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -63,6 +63,8 @@ cloud=$($SUDO env KVMFLEET_CACHE="$KVMFLEET_CACHE" "$here/images/build-cloud.sh"
 
 # 8. the bridges role's podman systemd host (molecule/bridges, tests/integration/test_bridges_container.py)
 "$here/images/build-bridges-host.sh" >/dev/null
+# and the fleet's container hypervisors (tests/fleet.py, molecule/fleet): the host role's packages baked in
+"$here/images/build-hypervisor-container.sh" >/dev/null
 # 9. nothing above may have changed what the host role set up (/dev/kvm once lost its group to a
 # chroot's package scripts: every guest start then took a minute); if something did, say so and repair
 if [ -e /dev/kvm ] && [ "$(stat -c %G /dev/kvm)" != kvm ]; then
