@@ -157,12 +157,16 @@ class DirectInvocation:
     values: dict[str, Any]
     check_mode: bool
     warnings: list[str] = field(default_factory=list)
+    # where long operations (a migration, a drain) report how far they are; a module process has none
+    progress: Optional[Callable[[str], None]] = None
 
     def warn(self, warning: str) -> None:
         self.warnings.append(warning)
 
 
-def run_direct(entry: Entry, args: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+def run_direct(
+    entry: Entry, args: dict[str, Any], check_mode: bool, progress: Optional[Callable[[str], None]] = None
+) -> dict[str, Any]:
     """Run ``entry`` in this process with the task arguments ``args``; return the task result.
 
     The same checks, result and hiding of secrets as ``run_entry`` in a module process. The libvirt
@@ -177,7 +181,7 @@ def run_direct(entry: Entry, args: dict[str, Any], check_mode: bool) -> dict[str
     elif checked.error_messages:
         result = {"failed": True, "msg": checked.errors.msg}
     else:
-        invocation = DirectInvocation(checked.validated_parameters, values, check_mode)
+        invocation = DirectInvocation(checked.validated_parameters, values, check_mode, progress=progress)
         result = perform(entry.work, invocation, entry.readonly, entry.connects)
         if invocation.warnings:
             result["warnings"] = invocation.warnings

@@ -17,8 +17,9 @@ description:
     destination, each with a stable code, the message (libvirt's own words where it has them) and the
     fix - host-passthrough CPUs between different hosts or a CPU the destination cannot run
     (C(cpu_host_passthrough), C(cpu_incompatible)), passed-through devices (C(hostdev)), snapshots
-    and checkpoints, block jobs, local disks without a copy choice (C(local_disk)) or with an unsafe
-    cache mode (C(disk_cache_unsafe)), a missing network, bridge or pool on the destination
+    and checkpoints, block jobs, local disks without a copy choice (C(local_disk)), disks on a filesystem
+    libvirt does not count as shared (C(disk_not_shared); a warning when the module does not run on
+    the source and cannot see it), a missing network, bridge or pool on the destination
     (C(network_missing), C(bridge_missing), C(dest_pool_missing)), not enough memory or vCPUs there
     (C(insufficient_memory), C(insufficient_vcpus), from the destination's fleet record - see
     M(kvmfleet.kvm.hypervisor)), a destination in maintenance, a KVM guest to a TCG-only host
@@ -117,9 +118,10 @@ options:
     type: str
   allow_unsafe:
     description:
-      - Migrate disks with a cache mode other than V(none)/V(directsync) on storage libvirt does not
-        know to be shared (libvirt's VIR_MIGRATE_UNSAFE). Only for storage that really is shared and
-        coherent between the hosts.
+      - Migrate writable disks whose filesystem libvirt does not count as shared storage (it knows NFS,
+        CephFS, GlusterFS, GFS2, OCFS2, SMB and a few more; not a local filesystem both hosts mount, nor a
+        cluster filesystem it does not know) - libvirt's VIR_MIGRATE_UNSAFE. Only for storage that
+        really is shared and coherent between the hosts.
     type: bool
     default: false
   max_downtime:

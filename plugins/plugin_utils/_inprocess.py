@@ -19,11 +19,13 @@ from typing import Any, ClassVar
 from ansible import constants
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import LIBVIRT_IMPORT_ERROR
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import Entry, run_direct
 
+display = Display()
 IN_PROCESS_VAR = "kvmfleet_in_process"
 LOCAL_CONNECTIONS = frozenset(("local", "ansible.builtin.local", "ansible.legacy.local"))
 
@@ -39,7 +41,14 @@ class InProcessAction(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         if self.runs_here(task_vars):
-            return merge_hash(result, run_direct(self.ENTRY, dict(self._task.args), bool(self._task.check_mode)))
+            host = task_vars.get("inventory_hostname", "localhost")
+
+            def progress(message: str) -> None:  # how far a migration or a drain is, shown with -v
+                display.v(f"{host}: {message}")
+
+            return merge_hash(
+                result, run_direct(self.ENTRY, dict(self._task.args), bool(self._task.check_mode), progress)
+            )
         wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
         result = merge_hash(result, self._execute_module(task_vars=task_vars, wrap_async=wrap_async))
         if not wrap_async:

@@ -386,11 +386,9 @@ def _storage_reasons(
 ) -> list[Reason]:
     reasons: list[Reason] = []
     for disk in guest.disks:
-        if disk.path is None and disk.kind != "network":
-            continue  # an empty cdrom drive
-        where = f"disk {disk.target}" + (f" ({disk.path})" if disk.path else "")
-        if disk.kind == "network":
-            continue  # network storage (rbd, iscsi, gluster...) is reached from every host
+        if disk.kind == "network" or disk.path is None:
+            continue  # network storage (rbd, iscsi, gluster...) is reached from every host; an empty cdrom drive
+        where = f"disk {disk.target} ({disk.path})"
         source_pool = source.pools.get(disk.pool or "")
         shared_pool = source_pool is not None and source_pool.type in SHARED_POOL_TYPES
         if not copied_disk(disk, dest, storage):
@@ -441,14 +439,6 @@ def _storage_reasons(
                     f"{where}: its base image {disk.backing} is not in a pool of the destination {dest.name}; an "
                     "incremental copy sends only the overlay",
                     "put the base image on the destination at the same path, or use storage: copy (full)",
-                )
-            )
-        if storage == COPY_INCREMENTAL and not disk.readonly and not disk.backing:
-            reasons.append(
-                Reason(
-                    "backing_missing",
-                    f"{where} has no base image: an incremental copy would leave the destination's disk empty",
-                    "use storage: copy for disks without a base image",
                 )
             )
     return reasons
