@@ -41,6 +41,19 @@ def counting(fleet: Any, host: str, name: str, at_least: int = 2) -> None:
     )
 
 
+def test_the_fleet_is_three_distinct_hypervisors_sharing_one_directory(
+    fleet: Any, play: Callable[..., kvmtest.PlayResult]
+) -> None:
+    tasks = [{"name": host.name, "kvmfleet.kvm.host_info": {"uri": host.uri}} for host in fleet.hosts]
+    outcome = play(tasks)
+    infos = {host.name: outcome.result(host.name)["host"] for host in fleet.hosts}
+    assert {info["hostname"] for info in infos.values()} == set(infos)
+    assert len({info["uuid"] for info in infos.values()}) == 3  # each its own host_uuid (the host role set it)
+    assert all(info["maintenance"] is None and info["capacity"]["available_memory_mib"] > 0 for info in infos.values())
+    for host in fleet.hosts:  # the shared pool is one directory for all: the tiny guest's kernel is in each
+        assert "tiny-vmlinuz" in kvmtest.virsh("vol-list", "shared", uri=host.uri)
+
+
 def test_a_running_guest_moves_live_on_shared_storage_and_keeps_running(
     fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult], triad: Callable[..., list[dict[str, Any]]]
 ) -> None:
