@@ -17,8 +17,12 @@ def test_host_info_matches_virsh_and_is_the_same_in_check_mode(play) -> None:
     checked = play([task], check=True, diff=True).result("info")
 
     assert real["changed"] is False and checked["changed"] is False
+    # free memory is a live reading of the kernel's, the one figure that moves between two calls
+    free = [result["host"]["capacity"].pop("free_memory_mib") for result in (real, checked)]
+    assert all(0 < mib <= real["host"]["capacity"]["memory_mib"] for mib in free)
     assert real["host"] == checked["host"]
     host = real["host"]
+    assert host["capacity"]["guests"] == len(host["guests"]) == len(kvmtest.domain_names())
     version = kvmtest.virsh("version")
     assert f"Using library: libvirt {host['libvirt_version']}" in version
     assert f"Running hypervisor: {host['hypervisor']} {host['hypervisor_version']}" in version
