@@ -17,7 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 "$here/controller.sh"
 
 # 2. test-only tools (the hypervisor's own packages come from the host role)
-apt_install busybox-static cpio debootstrap podman runc uidmap fuse-overlayfs \
+apt_install busybox-static cpio debootstrap podman runc uidmap fuse-overlayfs catatonit \
     iproute2 curl ca-certificates shellcheck libxml2-utils genisoimage util-linux \
     openssh-client openssh-server e2fsprogs xfsprogs lvm2 \
     ifupdown bridge-utils iputils-ping  # bridges role tests (ifupdown inside network namespaces)
