@@ -91,7 +91,7 @@ def test_timeout_says_what_each_source_said(play, prefix: str, tiny_image: Path,
                     tiny_image,
                     test_network["name"],
                     tmp_path / "nossh.log",
-                    wait={"sources": ["lease"], "ssh": True, "timeout": 60},
+                    wait={"sources": ["lease"], "ssh": True, "timeout": 35},  # a lease comes in ~10 s
                 ),
             ]
         },
@@ -103,7 +103,7 @@ def test_timeout_says_what_each_source_said(play, prefix: str, tiny_image: Path,
     # arp: this host's own neighbour table (libvirt 9.0's ARP reader fails here with "wrong nlmsg len")
     assert "agent: Guest agent is not responding: QEMU guest agent is not connected; arp: no address)" in msg, msg
     lease = kvmtest.dhcp_leases(test_network["name"])[mac_of(no_ssh)]
-    assert f"{no_ssh}: no address answering on port 22 within 60 s (tried lease: {lease}; ssh: {lease}:22 " in msg
+    assert f"{no_ssh}: no address answering on port 22 within 35 s (tried lease: {lease}; ssh: {lease}:22 " in msg
     assert "Connection refused" in msg
     assert sorted(result["failed_guests"]) == sorted([quiet, no_ssh])
     # both guests were still created and run: the task failed only on waiting
