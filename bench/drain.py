@@ -46,7 +46,6 @@ libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors arrive as 
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._fleet import placement as pl  # noqa: E402
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._fleet.module import PLACEMENT_ENTRY, place_fleet  # noqa: E402
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor import record  # noqa: E402
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import read_input  # noqa: E402
 
 RESULTS = ROOT / "bench/results"
@@ -74,13 +73,8 @@ def guests_on(fleet: Any, conns: dict[str, Any], count: int) -> list[str]:
     return names
 
 
-def clean(fleet: Any, conns: dict[str, Any]) -> None:
-    for conn in conns.values():
-        kvmtest.remove_prefixed(conn, PREFIX)
-        stored, _found = record.read(conn)
-        if stored.maintenance is not None:
-            stored.maintenance = None
-            record.write(conn, stored)
+def clean(_fleet: Any, conns: dict[str, Any]) -> None:
+    fleet_helpers.clean(conns, PREFIX)
 
 
 def downtimes(conns: dict[str, Any], names: list[str]) -> dict[str, int]:

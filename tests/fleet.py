@@ -29,6 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import kvmtest  # the tests directory, as in conftest.py
 
+sys.path.insert(0, str(kvmtest.COLLECTIONS))
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor import record
+
 PREFIX = "kvt-fleet-"
 NETWORK = f"{PREFIX}net"
 IMAGE = "localhost/kvmfleet-hypervisor:latest"
@@ -210,6 +214,16 @@ def up(size: int = 3) -> Fleet:
         if proc.returncode != 0:
             raise AssertionError(f"hypervisors.yml on the fleet failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
     return fleet
+
+
+def clean(conns: dict[str, Any], prefix: str) -> None:
+    """Remove every guest and volume named with ``prefix`` from each hypervisor, and lift every maintenance mark."""
+    for conn in conns.values():
+        kvmtest.remove_prefixed(conn, prefix)
+        stored, _found = record.read(conn)
+        if stored.maintenance is not None:
+            stored.maintenance = None
+            record.write(conn, stored)
 
 
 def down() -> None:

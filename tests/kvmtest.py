@@ -148,27 +148,14 @@ def run_playbook(
     with tempfile.TemporaryDirectory(prefix="kvmfleet-play-") as tmp:
         playbook = Path(tmp) / "play.yml"
         playbook.write_text(json.dumps([play]))  # JSON is YAML
-        cmd = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)]
-        if check:
-            cmd.append("--check")
-        if diff:
-            cmd.append("--diff")
-        if extra_vars:
-            cmd += ["-e", json.dumps(extra_vars)]
-        env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    try:
-        data = json.loads(proc.stdout)
-    except json.JSONDecodeError as exc:
-        raise AssertionError(
-            f"ansible-playbook printed no JSON (rc={proc.returncode}): {proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        ) from exc
+        run = ansible_playbook(playbook, "localhost,", extra_vars=extra_vars, check=check, diff=diff)
+    data = run.data
     results = [
         (task["task"]["name"], task["hosts"].get("localhost", {}))
         for play_data in data.get("plays", [])
         for task in play_data.get("tasks", [])
     ]
-    return PlayResult(rc=proc.returncode, data=data, stderr=proc.stderr, tasks=results)
+    return PlayResult(rc=run.rc, data=data, stderr=run.stderr, tasks=results)
 
 
 def tiny_domain_xml(
@@ -329,7 +316,7 @@ class Run:
 
 def ansible_playbook(
     playbook: Path,
-    inventory: Path,
+    inventory: Path | str,
     *,
     extra_vars: dict[str, Any] | None = None,
     check: bool = False,

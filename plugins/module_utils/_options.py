@@ -311,6 +311,24 @@ def differs(desired: Any, actual: Any, compare: str = STRICT) -> bool:
     return desired != actual
 
 
+def duplicates(
+    items: list[dict[str, Any]], key: Callable[[dict[str, Any]], Any], where: str, field: str, says: str
+) -> list[Problem]:
+    """A problem for each item whose key an earlier item has, such as ``disks[2].target: vda is also ...``."""
+    problems: list[Problem] = []
+    first: dict[Any, int] = {}
+    for index, item in enumerate(items):
+        value = key(item)
+        if value is None:
+            continue
+        if value in first:
+            shown = f"{value[1]} in pool {value[0]}" if isinstance(value, tuple) else value
+            problems.append((f"{where}[{index}].{field}", f"{shown} {says}[{first[value]}]"))
+        else:
+            first[value] = index
+    return problems
+
+
 # ------------------------------------------------------------------ normalisers shared by the resources
 
 _MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")

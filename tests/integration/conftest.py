@@ -185,13 +185,8 @@ def fleet_conns(fleet: Any) -> Iterator[dict[str, Any]]:
 def fleet_prefix(fleet_conns: dict[str, Any]) -> Iterator[str]:
     """A random name prefix; afterwards every guest and volume named with it is removed from every
     hypervisor of the fleet, and every maintenance mark is lifted (also when the test failed)."""
-    from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor import record
+    import fleet as fleet_helpers
 
     name_prefix = kvmtest.random_prefix()
     yield name_prefix
-    for conn in fleet_conns.values():
-        kvmtest.remove_prefixed(conn, name_prefix)
-        stored, _found = record.read(conn)
-        if stored.maintenance is not None:
-            stored.maintenance = None
-            record.write(conn, stored)
+    fleet_helpers.clean(fleet_conns, name_prefix)

@@ -19,6 +19,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     Option,
     OptionTable,
     Problem,
+    duplicates,
     join_path,
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_options
@@ -73,13 +74,9 @@ def _guest_names(values: dict[str, Any]) -> set[str]:
 def _placement_checks(values: dict[str, Any], path: str) -> list[Problem]:
     problems = group_checks(values, path, _guest_names(values))
     hosts = sorted(values.get("hypervisors") or {})
-    seen: dict[str, int] = {}
-    for index, guest in enumerate(values.get("guests") or []):
-        if guest["name"] in seen:
-            problems.append(
-                (f"guests[{index}].name", f"{guest['name']} is also the name of guests[{seen[guest['name']]}]")
-            )
-        seen.setdefault(guest["name"], index)
+    guests = values.get("guests") or []
+    problems.extend(duplicates(guests, lambda guest: guest["name"], "guests", "name", "is also the name of guests"))
+    for index, guest in enumerate(guests):
         pin = (guest.get("placement") or {}).get("hypervisor")
         if pin is not None and pin not in hosts:
             problems.append(
@@ -104,17 +101,13 @@ PLACEMENT_MODULE = OptionTable(
 def _drain_checks(values: dict[str, Any], path: str) -> list[Problem]:
     # without declarations, group members are looked for on the hypervisors themselves (Drain.check_groups)
     problems = group_checks(values, path, _guest_names(values)) if values.get("guests") else []
-    seen: dict[str, int] = {}
-    for index, dest in enumerate(values.get("destinations") or []):
-        if dest["name"] in seen:
-            problems.append(
-                (f"destinations[{index}].name", f"{dest['name']} is also destinations[{seen[dest['name']]}]")
-            )
-        seen.setdefault(dest["name"], index)
-    if values.get("name") in seen:
-        problems.append(
-            (f"destinations[{seen[values['name']]}].name", f"{values['name']} is the hypervisor being drained")
-        )
+    destinations = values.get("destinations") or []
+    problems.extend(duplicates(destinations, lambda dest: dest["name"], "destinations", "name", "is also destinations"))
+    problems.extend(
+        (f"destinations[{index}].name", f"{dest['name']} is the hypervisor being drained")
+        for index, dest in enumerate(destinations)
+        if dest["name"] == values.get("name")
+    )
     return problems
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import uuid as uuidlib
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._address import SOURCES as ADDRESS_SOURCES
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
@@ -25,6 +25,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     OptionTable,
     Problem,
     absolute_path,
+    duplicates,
     join_path,
     labels,
     mac_address,
@@ -272,7 +273,7 @@ def _cpu_checks(cpu: dict[str, Any], path: str) -> list[Problem]:
         problems.append((path, "a topology needs sockets, cores and threads together"))
     pins = cpu["pinning"] or []
     problems.extend(
-        _duplicates(pins, lambda pin: pin["vcpu"], join_path(path, "pinning"), "vcpu", "is also pinned by pinning")
+        duplicates(pins, lambda pin: pin["vcpu"], join_path(path, "pinning"), "vcpu", "is also pinned by pinning")
     )
     return problems
 
@@ -352,24 +353,6 @@ def assign_targets(disks: list[dict[str, Any]]) -> None:
             used.add(disk["target"])
 
 
-def _duplicates(
-    items: list[dict[str, Any]], key: Callable[[dict[str, Any]], Any], where: str, field: str, says: str
-) -> list[Problem]:
-    """A problem for each item whose key an earlier item has, such as ``disks[2].target: vda is also ...``."""
-    problems: list[Problem] = []
-    first: dict[Any, int] = {}
-    for index, item in enumerate(items):
-        value = key(item)
-        if value is None:
-            continue
-        if value in first:
-            shown = f"{value[1]} in pool {value[0]}" if isinstance(value, tuple) else value
-            problems.append((f"{where}[{index}].{field}", f"{shown} {says}[{first[value]}]"))
-        else:
-            first[value] = index
-    return problems
-
-
 def _no_such_vcpu(vcpu: int, maximum: int) -> str:
     return f"vCPU {vcpu} does not exist (the guest has {maximum})"
 
@@ -438,11 +421,11 @@ def _guest_checks(guest: dict[str, Any], path: str) -> list[Problem]:
     problems.extend(_numa_checks(guest, path, maximum))
 
     disks = guest["disks"] or []
-    problems.extend(_duplicates(disks, lambda d: d["target"], at("disks"), "target", "is also the target of disks"))
+    problems.extend(duplicates(disks, lambda d: d["target"], at("disks"), "target", "is also the target of disks"))
     if not problems:
         assign_targets(disks)
     problems.extend(
-        _duplicates(
+        duplicates(
             disks,
             lambda d: (d["pool"] or "default", d["volume"]) if d["volume"] else None,
             at("disks"),
@@ -451,7 +434,7 @@ def _guest_checks(guest: dict[str, Any], path: str) -> list[Problem]:
         )
     )
     problems.extend(
-        _duplicates(
+        duplicates(
             guest["interfaces"] or [], lambda n: n["mac"], at("interfaces"), "mac", "is also the MAC of interfaces"
         )
     )
