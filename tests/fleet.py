@@ -133,7 +133,7 @@ def _running(name: str) -> bool:
 
 
 def up(size: int = 3) -> Fleet:
-    """Start the fleet (reusing containers that run already) and make each container a hypervisor."""
+    """Start the fleet (reusing containers that run already) and make each container a hypervisor (every time)."""
     STATE.mkdir(parents=True, exist_ok=True)
     key = STATE / "id_ed25519"
     if not key.exists():
@@ -198,21 +198,21 @@ def up(size: int = 3) -> Fleet:
             raise AssertionError(
                 f"{host.name} ({host.address}) does not answer over SSH: {fleet.ssh(host, 'true').stderr}"
             )
-    if fresh:
-        proc = subprocess.run(
-            [
-                str(kvmtest.VENV_BIN / "ansible-playbook"),
-                "-i",
-                str(inventory),
-                str(kvmtest.ROOT / "playbooks/hypervisors.yml"),
-            ],
-            capture_output=True,
-            text=True,
-            env=kvmtest.ansible_env(),
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise AssertionError(f"hypervisors.yml on the fleet failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
+    # always (it is idempotent): a fleet whose first setup was interrupted converges on the next `up`
+    proc = subprocess.run(
+        [
+            str(kvmtest.VENV_BIN / "ansible-playbook"),
+            "-i",
+            str(inventory),
+            str(kvmtest.ROOT / "playbooks/hypervisors.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        env=kvmtest.ansible_env(),
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"hypervisors.yml on the fleet failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
     return fleet
 
 

@@ -3,6 +3,7 @@ in each container, real TCG guests, real live migrations between them."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Callable
@@ -125,6 +126,29 @@ def test_local_disks_are_copied_to_the_destination_pool(
     assert volume in kvmtest.virsh("vol-list", "local", uri=hv2.uri)
     counting(fleet, hv3.name, name)
     assert not booted(fleet, hv3.name, name)
+
+
+def test_an_incremental_copy_sends_the_overlay_and_keeps_the_shared_base_image(
+    fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult]
+) -> None:
+    hv3, hv1 = fleet.hosts[2], fleet.hosts[0]
+    name = f"{fleet_prefix}inc"
+    base = f"{kvmtest.FLEET_SHARED}/{name}-base.raw"
+    kvmtest.virsh("vol-create-as", "shared", f"{name}-base.raw", "32M", "--format", "raw", uri=hv3.uri)
+    disk = {"pool": "local", "volume": f"{name}.qcow2", "backing_image": base, "cache": "none"}
+    start_guest(play, kvmtest.fleet_guest(name, hv3.uri, disks=[disk]))
+    counting(fleet, hv3.name, name)
+    task = {"uri": hv3.uri, "name": name, "dest_uri": hv1.uri, "storage": "copy_incremental"}
+    moved = play([{"name": "migrate", "kvmfleet.kvm.migrate": task}]).result("migrate")
+
+    assert not moved.get("failed"), moved.get("msg")
+    assert moved["actions"][0] == f"create the volume {name}.qcow2 (vda) in pool local on {hv1.name}"
+    assert kvmtest.virsh("domstate", name, uri=hv1.uri).strip() == "running"
+    # the destination's overlay sits on the same shared base image; only the top layer travelled
+    info = fleet.ssh(hv1, f"qemu-img info -U --output=json /var/lib/libvirt/images/local/{name}.qcow2").stdout
+    assert json.loads(info)["backing-filename"] == base, info
+    counting(fleet, hv1.name, name)
+    assert not booted(fleet, hv1.name, name)
 
 
 def test_a_migration_that_does_not_converge_is_aborted_and_the_guest_stays_on_its_source(

@@ -253,17 +253,27 @@ def definitions(move: Move) -> tuple[str, Optional[str]]:
     """The guest's live and persistent definitions for the destination: copied disks pointed at their
     new pool or path, and the drain's origin mark set or cleared."""
     guest = move.moving
-    return _edit(guest.xml, move), (_edit(guest.config_xml, move) if guest.config_xml else None)
+    by_path = move.values["storage"] == "copy_incremental"
+    return _edit(guest.xml, move, by_path), (_edit(guest.config_xml, move) if guest.config_xml else None)
 
 
-def _edit(xml: str, move: Move) -> str:
+def _edit(xml: str, move: Move, by_path: bool = False) -> str:
+    """``by_path``: copied volumes named by their file in the (live) definition. An incremental copy needs
+    it: libvirt (9.0) looks for the pre-created target by path only and refuses ("pre-creation of storage
+    targets for incremental storage migration is not supported") when a volume disk has none; the
+    persistent definition keeps the pool and volume."""
     root = ET.fromstring(xml)
     for copy in move.copies:
         element = gx.find_disk(root, copy.disk.target)
         source = element.find("source") if element is not None else None
-        if source is None:
+        if source is None or element is None:
             continue
-        if copy.disk.kind == "volume":
+        if copy.disk.kind == "volume" and by_path and copy.pool.path:
+            element.set("type", "file")
+            for attribute in ("pool", "volume"):
+                source.attrib.pop(attribute, None)
+            source.set("file", copy.path)
+        elif copy.disk.kind == "volume":
             source.set("pool", copy.pool.name)
             source.set("volume", copy.name)
         elif source.get("file") is not None:

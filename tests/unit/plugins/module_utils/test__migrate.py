@@ -479,6 +479,13 @@ def test_the_destinations_definitions_point_copied_disks_at_their_new_place_and_
     moving.origin = ""
     cleared = ET.fromstring(move._edit(live, moving))
     assert cleared.find("metadata/{urn:kvmfleet:guest:1}guest").get("origin") is None
+    # an incremental copy: the live definition names the volume by its file (libvirt finds the target by
+    # path only), the persistent one keeps the pool and volume
+    moving.values = migration(storage="copy_incremental")
+    live, persistent = move.definitions(moving)
+    disk_live = ET.fromstring(live).find("devices/disk[1]")
+    assert disk_live.get("type") == "file" and disk_live.find("source").attrib == {"file": "/fast/web.qcow2"}
+    assert ET.fromstring(persistent).find("devices/disk[1]/source").attrib == {"pool": "fast", "volume": "web.qcow2"}
 
 
 @pytest.mark.parametrize(
