@@ -29,3 +29,25 @@ apt_install() {
 hypervisor() {
     (cd "$KVMFLEET_ROOT" && ansible-playbook -i scripts/inventory/localhost.yml playbooks/hypervisors.yml "$@")
 }
+
+# started NAME COMMAND...: runs COMMAND in the background, its output kept for `finished NAME`
+started() {
+    local name=$1
+    shift
+    "$@" >"$KVMFLEET_CACHE/.build-$name.out" 2>"$KVMFLEET_CACHE/.build-$name.err" &
+    eval "_pid_$name=$!"
+}
+# finished NAME: waits for it (in this shell: not in $(...), whose subshell has no such child); its
+# output goes to $built, or its errors are shown and it fails
+finished() {
+    local name=$1 pid
+    eval "pid=\$_pid_$name"
+    if ! wait "$pid"; then
+        say "building $name failed:" >&2
+        tail -n 40 "$KVMFLEET_CACHE/.build-$name.err" >&2
+        return 1
+    fi
+    # shellcheck disable=SC2034  # read by the caller
+    built=$(cat "$KVMFLEET_CACHE/.build-$name.out")
+    rm -f "$KVMFLEET_CACHE/.build-$name.out" "$KVMFLEET_CACHE/.build-$name.err"
+}

@@ -54,17 +54,20 @@ fi
 say "this machine as a hypervisor: playbooks/hypervisors.yml (host role)"
 ANSIBLE_DISPLAY_OK_HOSTS=false ANSIBLE_DISPLAY_SKIPPED_HOSTS=false hypervisor --diff
 
-# 6. the tiny test guest and the container test host
+# 6-8. the test images, built at the same time (each is mostly a debootstrap waiting on the mirror):
+# the tiny test guest, the full cloud test image (debootstrap needs root), the container test host and
+# on it the fleet's container hypervisors (tests/fleet.py, molecule/fleet: the host role's packages baked
+# in), the bridges role's podman systemd host (molecule/bridges, tests/integration/test_bridges_container.py)
+mkdir -p "$KVMFLEET_CACHE"
+started cloud $SUDO env KVMFLEET_CACHE="$KVMFLEET_CACHE" "$here/images/build-cloud.sh"
+started bridges "$here/images/build-bridges-host.sh"
+started containers sh -c "'$here/images/build-host-container.sh' && '$here/images/build-hypervisor-container.sh' >/dev/null"
 image=$("$here/images/build-tiny.sh")
-container=$("$here/images/build-host-container.sh")
-
-# 7. the full cloud test image (debootstrap needs root)
-cloud=$($SUDO env KVMFLEET_CACHE="$KVMFLEET_CACHE" "$here/images/build-cloud.sh")
-
-# 8. the bridges role's podman systemd host (molecule/bridges, tests/integration/test_bridges_container.py)
-"$here/images/build-bridges-host.sh" >/dev/null
-# and the fleet's container hypervisors (tests/fleet.py, molecule/fleet): the host role's packages baked in
-"$here/images/build-hypervisor-container.sh" >/dev/null
+finished containers
+container=$built
+finished bridges
+finished cloud
+cloud=$built
 # 9. nothing above may have changed what the host role set up (/dev/kvm once lost its group to a
 # chroot's package scripts: every guest start then took a minute); if something did, say so and repair
 if [ -e /dev/kvm ] && [ "$(stat -c %G /dev/kvm)" != kvm ]; then

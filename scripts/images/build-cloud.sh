@@ -84,7 +84,7 @@ rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 cp "$root"/boot/vmlinuz-* "$out.tmp/vmlinuz"
 cp "$root"/boot/initrd.img-* "$out.tmp/initrd.img"
 basename "$root"/boot/vmlinuz-* | sed 's/^vmlinuz-//' > "$out.tmp/kernel-version"
-mkfs.ext4 -q -L root -d "$root" "$work/disk.raw" 3G
+mkfs.ext4 -q -L root -d "$root" "$work/disk.raw" 3G >&2  # its "Creating regular file" is not our output
 qemu-img convert -O qcow2 "$work/disk.raw" "$out.tmp/disk.qcow2"
 chmod 0644 "$out.tmp"/*
 touch "$out.tmp/.complete"
