@@ -5,14 +5,19 @@ Nothing here is a mock: every helper drives the real libvirtd, the real ansible-
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import random
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +86,32 @@ def dhcp_leases(network: str, uri: str = SYSTEM_URI) -> dict[str, str]:
     return found
 
 
+def free_subnet(conn: Any) -> ipaddress.IPv4Network:
+    """A /24 in 10.254.0.0/16 that no route and no libvirt network of this host uses."""
+    used = subprocess.run(
+        ["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True, check=True
+    ).stdout
+    taken = {
+        ipaddress.ip_network(word, strict=False)
+        for line in used.splitlines()
+        for word in line.split()[:1]
+        if "/" in word
+    }
+    for net in conn.listAllNetworks():
+        taken.update(ipaddress.ip_network(f"{ip}/24", strict=False) for ip in network_addresses(net.XMLDesc()))
+    candidates = list(range(10, 250))
+    random.shuffle(candidates)
+    for third in candidates:
+        subnet = ipaddress.ip_network(f"10.254.{third}.0/24")
+        if not any(subnet.overlaps(other) for other in taken):
+            return subnet
+    raise AssertionError("no free /24 in 10.254.0.0/16 for the test network")
+
+
+def network_addresses(xml: str) -> list[str]:
+    return [ip.get("address", "") for ip in ET.fromstring(xml).findall("ip") if ip.get("family", "ipv4") == "ipv4"]
+
+
 def ansible_env(**extra: str) -> dict[str, str]:
     """Environment for ansible-* commands that use this checkout as kvmfleet.kvm."""
     env = dict(os.environ)
@@ -133,6 +164,7 @@ def run_playbook(
     extra_vars: dict[str, Any] | None = None,
     play_vars: dict[str, Any] | None = None,
     roles: Iterable[dict[str, Any]] = (),
+    env: dict[str, str] | None = None,
 ) -> PlayResult:
     """Run one play of ``tasks`` against localhost and return its parsed result."""
     play: dict[str, Any] = {
@@ -148,7 +180,7 @@ def run_playbook(
     with tempfile.TemporaryDirectory(prefix="kvmfleet-play-") as tmp:
         playbook = Path(tmp) / "play.yml"
         playbook.write_text(json.dumps([play]))  # JSON is YAML
-        run = ansible_playbook(playbook, "localhost,", extra_vars=extra_vars, check=check, diff=diff)
+        run = ansible_playbook(playbook, "localhost,", extra_vars=extra_vars, check=check, diff=diff, env=env)
     data = run.data
     results = [
         (task["task"]["name"], task["hosts"].get("localhost", {}))
@@ -224,13 +256,17 @@ def remove_prefixed(conn: Any, prefix: str) -> list[str]:
         "VIR_DOMAIN_UNDEFINE_TPM",
     ):
         undefine_flags |= getattr(libvirt, flag, 0)
-    for dom in conn.listAllDomains():
-        if dom.name().startswith(prefix):
-            if dom.isActive():
-                dom.destroy()
-            if dom.isPersistent():
-                dom.undefineFlags(undefine_flags)
-            removed.append(f"domain {dom.name()}")
+
+    def remove(dom: Any) -> None:
+        if dom.isActive():
+            dom.destroy()  # ~1.5 s each for libvirt to stop a QEMU: the guests of a test go at the same time
+        if dom.isPersistent():
+            dom.undefineFlags(undefine_flags)
+
+    doomed = [dom for dom in conn.listAllDomains() if dom.name().startswith(prefix)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(remove, doomed))
+    removed.extend(f"domain {dom.name()}" for dom in doomed)
     gone = {libvirt.VIR_ERR_NO_STORAGE_POOL, libvirt.VIR_ERR_NO_STORAGE_VOL}
     for pool in conn.listAllStoragePools():
         try:  # pools of other tests may vanish meanwhile
@@ -258,6 +294,19 @@ def remove_prefixed(conn: Any, prefix: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------- the fleet
 
 FLEET_SHARED = "/var/lib/kvmfleet-shared"  # tests/fleet.py mounts the shared directory there on every hypervisor
+
+
+def tiny_guest(name: str, image: Path, serial_log: Path, **extra: Any) -> dict[str, Any]:
+    """kvmfleet.kvm.guest options of a tiny direct-boot guest on this machine's libvirtd (no NIC unless given)."""
+    return {
+        "name": name,
+        "memory": "128MiB",
+        "kernel": str(image / "vmlinuz"),
+        "initrd": str(image / "initrd.img"),
+        "cmdline": "console=ttyS0 panic=-1 quiet",
+        "console": {"log": str(serial_log)},
+        **extra,
+    }
 
 
 def fleet_guest(name: str, uri: str, *, cmdline: str = "", **options: Any) -> dict[str, Any]:
@@ -321,8 +370,13 @@ def ansible_playbook(
     extra_vars: dict[str, Any] | None = None,
     check: bool = False,
     diff: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Run:
-    """Run a playbook file against an inventory; its JSON result."""
+    """Run a playbook file against an inventory; its JSON result.
+
+    ``env`` is added to its environment (``KVMFLEET_FAULT_AT`` kills the run at a step: then it has no
+    result and ``rc`` is -9). It runs in a session of its own, so that a fault kills it and not pytest.
+    """
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)]
     if check:
         cmd.append("--check")
@@ -331,8 +385,15 @@ def ansible_playbook(
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
     proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"), check=False
+        cmd,
+        capture_output=True,
+        text=True,
+        env=ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", **(env or {})),
+        check=False,
+        start_new_session=True,
     )
+    if proc.returncode == -signal.SIGKILL:
+        return Run(proc.returncode, {}, proc.stdout, proc.stderr)
     try:
         data = json.loads(proc.stdout)
     except json.JSONDecodeError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import DiffTracker
@@ -44,7 +45,7 @@ class Plan:
         lv = require_libvirt()
         for index, action in enumerate(self.actions):
             try:
-                action.run()
+                _faults.run(action.description, action.run)
             except lv.libvirtError as exc:
                 raise KvmFleetError(
                     f"{self.kind} {self.name}: {action.description} failed: {exc.get_error_message()}",

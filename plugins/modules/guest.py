@@ -371,6 +371,14 @@ options:
         fails unless O(force=true) allows a power-off.
       - V(absent) - shut down like V(stopped), then undefined with its UEFI nvram and snapshot
         metadata; volumes are kept unless O(remove_volumes=true). Idempotent.
+      - A guest libvirt is still starting, saving, restoring, snapshotting or shutting down, or with a block
+        pull or commit running, is waited for (at most O(shutdown_timeout) seconds, also in check mode) and
+        planned from the state it settles in (RV(settled) says so). A guest being migrated, in a post-copy
+        phase, being backed up or with a block copy (mirror) running fails at once naming the job and how
+        to end it; nothing is changed.
+      - An action whose starting point vanished between the plan and the action (a resume of a guest that
+        runs by now, a shutdown of one that went off, the undefine of one that is gone, a volume another run
+        created just as this run would have) is judged by the end state, not reported as an error.
     type: str
     choices: [present, running, stopped, paused, absent]
     default: present
@@ -394,7 +402,9 @@ options:
     type: bool
     default: false
   shutdown_timeout:
-    description: Seconds to wait for a graceful shutdown.
+    description:
+      - Seconds to wait for a graceful shutdown.
+      - Also the longest wait for a guest in a transient state to settle before it is planned (see O(state)).
     type: int
     default: 120
   return_xml:
@@ -532,6 +542,11 @@ reboot_required_fields:
   type: list
   elements: str
   sample: [machine]
+settled:
+  description: What the module waited for before planning the guest (a transient state libvirt was in).
+  returned: when the guest was in a transient state
+  type: str
+  sample: "waited for web1 to settle: libvirt is starting it"
 diff:
   description: The options that differ, before and after.
   returned: always

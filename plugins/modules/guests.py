@@ -95,6 +95,10 @@ guests:
       description: The options behind RV(guests[].reboot_required).
       type: list
       elements: str
+    settled:
+      description: What the module waited for before planning this guest (a transient state libvirt was in).
+      type: str
+      returned: when the guest was in a transient state
     diff:
       description: Its options that differ, before and after.
       type: dict

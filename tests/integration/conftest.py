@@ -7,9 +7,7 @@ also when the test failed.
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import random
 import secrets
 import subprocess
 from collections.abc import Callable, Iterator
@@ -53,40 +51,12 @@ def tiny_image() -> Path:
     return image.resolve()
 
 
-def _free_subnet(conn: Any) -> ipaddress.IPv4Network:
-    """A /24 in 10.254.0.0/16 that no route and no libvirt network of this host uses."""
-    used = subprocess.run(
-        ["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True, check=True
-    ).stdout
-    taken = {
-        ipaddress.ip_network(word, strict=False)
-        for line in used.splitlines()
-        for word in line.split()[:1]
-        if "/" in word
-    }
-    for net in conn.listAllNetworks():
-        taken.update(ipaddress.ip_network(f"{ip}/24", strict=False) for ip in _network_addresses(net.XMLDesc()))
-    candidates = list(range(10, 250))
-    random.shuffle(candidates)
-    for third in candidates:
-        subnet = ipaddress.ip_network(f"10.254.{third}.0/24")
-        if not any(subnet.overlaps(other) for other in taken):
-            return subnet
-    raise AssertionError("no free /24 in 10.254.0.0/16 for the test network")
-
-
-def _network_addresses(xml: str) -> list[str]:
-    import xml.etree.ElementTree as ET
-
-    return [ip.get("address", "") for ip in ET.fromstring(xml).findall("ip") if ip.get("family", "ipv4") == "ipv4"]
-
-
 @pytest.fixture(scope="session")
 def test_network(conn: Any) -> Iterator[dict[str, str]]:
     """An isolated libvirt network with DHCP on its own bridge, for the whole session."""
     name = f"{kvmtest.TEST_PREFIX}net-{secrets.token_hex(3)}"
     bridge = f"kvt{secrets.token_hex(3)}"
-    subnet = _free_subnet(conn)
+    subnet = kvmtest.free_subnet(conn)
     hosts = list(subnet.hosts())
     xml = f"""<network>
   <name>{name}</name>

@@ -10,18 +10,7 @@ from typing import Any
 import kvmtest
 import pytest
 
-
-def tiny(name: str, image: Path, serial_log: Path, **extra: Any) -> dict[str, Any]:
-    """Options of a tiny direct-boot guest (no NIC unless given)."""
-    return {
-        "name": name,
-        "memory": "128MiB",
-        "kernel": str(image / "vmlinuz"),
-        "initrd": str(image / "initrd.img"),
-        "cmdline": "console=ttyS0 panic=-1 quiet",
-        "console": {"log": str(serial_log)},
-        **extra,
-    }
+tiny = kvmtest.tiny_guest
 
 
 def domxml(name: str, inactive: bool = False) -> ET.Element:
@@ -135,7 +124,8 @@ def test_disks_blank_and_overlay_volumes(
     )
     _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.guest": options})
 
-    assert apply["actions"][:2] == [
+    assert apply["actions"][:3] == [  # defined first: a killed run leaves no volume without its guest
+        f"define guest {name}",
         f"create volume {name}-vda.qcow2 (2GiB qcow2, overlay on {test_pool['path']}/{base_name})",
         f"create volume {name}-vdb.qcow2 (1GiB qcow2)",
     ]

@@ -1,12 +1,11 @@
 """kvmfleet.kvm.network on the real libvirtd: triads, then virsh net-dumpxml and the running dnsmasq.
 
-Subnets come from _free_subnet (no route and no libvirt network of this host uses them); host
+Subnets come from kvmtest.free_subnet (no route and no libvirt network of this host uses them); host
 bridges and dummy interfaces are the test's own, named with its prefix, and removed afterwards.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
 import secrets
@@ -18,15 +17,6 @@ from typing import Any
 
 import kvmtest
 import pytest
-
-
-def _free_subnet(conn: Any) -> ipaddress.IPv4Network:
-    """The session's own subnet finder from this folder's conftest (a plain function, not a fixture)."""
-    spec = importlib.util.spec_from_file_location("_kvt_integration_conftest", Path(__file__).with_name("conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module._free_subnet(conn)
-
 
 DNSMASQ = Path("/var/lib/libvirt/dnsmasq")
 
@@ -45,7 +35,7 @@ def net_exists(name: str) -> bool:
 
 @pytest.fixture
 def subnet(conn: Any) -> dict[str, str]:
-    net = _free_subnet(conn)
+    net = kvmtest.free_subnet(conn)
     hosts = list(net.hosts())
     return {
         "cidr": f"{hosts[0]}/{net.prefixlen}",

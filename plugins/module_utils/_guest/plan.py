@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils import _cloudinit
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _cloudinit, _faults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
@@ -126,6 +126,7 @@ class GuestPlan:
     reboot_required: list[str] = field(default_factory=list)
     definition: Optional[str] = None
     power_from: Optional[str] = None  # the power state when the power step runs, if not before_state
+    settled: Optional[str] = None  # what the plan waited for before reading the guest (a transient state)
 
     @property
     def changed(self) -> bool:
@@ -152,6 +153,8 @@ class GuestPlan:
         }
         if xml is not None:
             result["xml"] = xml
+        if self.settled is not None:
+            result["settled"] = self.settled
         return result
 
 
@@ -188,8 +191,12 @@ class GuestPlanner:
 
     def plan(self) -> GuestPlan:
         dom = self._lookup()
+        settled = None
+        if dom is not None:  # a guest libvirt is still starting, saving, shutting down: plan from where it ends
+            settled = power.settle(dom, self.want["shutdown_timeout"])
+            dom = self._lookup() if settled else dom
         before = power.power_state(dom) if dom is not None else power.ABSENT
-        plan = GuestPlan(self.name, self.path, self.want["state"], before)
+        plan = GuestPlan(self.name, self.path, self.want["state"], before, settled=settled)
         if self.want["state"] == power.ABSENT:
             if dom is not None:
                 self._plan_removal(plan, dom)
@@ -371,9 +378,16 @@ class GuestPlanner:
             if vol is not None:
                 vol.delete(0)
             vol = _storage.create_volume(pool, seed["volume"], len(data), "raw")
+            _faults.point(f"upload cloud-init seed {seed['volume']}")
             _storage.upload(self.conn, vol, data)
 
         plan.add(f"write cloud-init seed {seed['volume']} in pool {seed['pool']}", write_seed)
+
+    def _record_seed(self, seed: dict[str, Any]) -> None:
+        """Write the seed's hash into the guest's definition (as libvirt has it: its uuid, its addresses)."""
+        root = ET.fromstring(self._dom().XMLDesc(self.lv.VIR_DOMAIN_XML_INACTIVE | self.lv.VIR_DOMAIN_XML_SECURE))
+        gx.write_meta(root, "cloud-init", seed["hash"])
+        self.conn.defineXML(gx.to_string(root))
 
     @staticmethod
     def _seed_disk(seed: dict[str, Any]) -> dict[str, Any]:
@@ -407,15 +421,32 @@ class GuestPlanner:
             devs.append(gx.disk_element({**disk, "format": fmt}))
         for nic in values["interfaces"] or []:
             devs.append(gx.interface_element({**nic, "mac": nic["mac"] or derived_mac(self.name, nic["index"])}))
-        if storage["seed"] is not None:
-            seed = storage["seed"]
-            self._seed_action(plan, seed)
+        seed = storage["seed"]
+        if seed is not None:
             devs.append(gx.disk_element(self._seed_disk(seed)))
-            gx.write_meta(root, "cloud-init", seed["hash"])
             gx.write_meta(root, SEED_META, seed["target"])
+        unseeded = gx.to_string(root)
+        if seed is not None:
+            gx.write_meta(root, "cloud-init", seed["hash"])
         xml = gx.to_string(root)
         plan.definition = xml
-        plan.add(f"define guest {self.name}", lambda: self.conn.defineXML(xml) and None)
+        define = Action(f"define guest {self.name}", lambda: self.conn.defineXML(xml) and None)
+        if plan.before_state == power.ABSENT:
+            # a new guest is defined before its volumes and seed are made: a run killed in between leaves
+            # a guest that names them (the rerun makes them, a removal finds them), never a volume of no
+            # guest. Its seed's hash is recorded once the seed is written: until then a rerun rewrites it.
+            if seed is None:
+                plan.actions.insert(0, define)
+            else:
+                plan.actions.insert(
+                    0, Action(f"define guest {self.name}", lambda: self.conn.defineXML(unseeded) and None)
+                )
+                self._seed_action(plan, seed)
+                plan.add(f"record cloud-init seed {seed['hash']} in the definition", lambda: self._record_seed(seed))
+        else:  # recreated: defined again after the old definition is gone
+            if seed is not None:
+                self._seed_action(plan, seed)
+            plan.actions.append(define)
         if values["autostart"]:
             plan.add("enable autostart", lambda: self._dom().setAutostart(1))
         plan.diff.add("state", power.ABSENT, "defined", CONTROL)
@@ -469,10 +500,7 @@ class GuestPlanner:
                 f"shut the guest down to recreate it (wait up to {timeout} s)",
                 lambda: power.shutdown(self._dom(), timeout, force, "recreate: true"),
             )
-        plan.add(
-            "undefine the guest to recreate it (its volumes are kept)",
-            lambda: self._dom().undefineFlags(power.undefine_flags()) and None,
-        )
+        plan.add("undefine the guest to recreate it (its volumes are kept)", lambda: power.undefine(self._dom()))
         kept = list(plan.diff.changes)
         self._plan_create(plan, storage)
         plan.diff.changes = [*kept, *[c for c in plan.diff.changes if c.path == "recreated"]]
@@ -888,12 +916,12 @@ class GuestPlanner:
             return
         if want == power.RUNNING and before != power.RUNNING:
             if before == power.PAUSED:
-                plan.add("resume the guest", lambda: self._dom().resume() and None)
+                plan.add("resume the guest", lambda: power.resume(self._dom()))
             else:
                 plan.add("start the guest", lambda: power.start(self._dom()))
         elif want == power.PAUSED and before != power.PAUSED:
             if before == power.RUNNING:
-                plan.add("pause the guest", lambda: self._dom().suspend() and None)
+                plan.add("pause the guest", lambda: power.suspend(self._dom()))
             else:
                 plan.add("start the guest paused", lambda: power.start(self._dom(), paused=True))
         elif want == power.STOPPED and before in (power.RUNNING, power.PAUSED):
@@ -922,25 +950,38 @@ class GuestPlanner:
         if dom.isActive():
             plan.add(
                 f"shut the guest down (wait up to {timeout} s" + (", then power off)" if force else ")"),
-                lambda: power.shutdown(self._dom(), timeout, force, "state: absent"),
+                lambda: self._if_defined(lambda dom: power.shutdown(dom, timeout, force, "state: absent")),
             )
         volumes: list[tuple[str, str]] = []
         if self.want["remove_volumes"] and dom.isPersistent():
             volumes = self._guest_volumes(dom)
-        if dom.isPersistent():
-            plan.add(
-                "undefine the guest (with its UEFI nvram and snapshot metadata)",
-                lambda: self._dom().undefineFlags(power.undefine_flags()) and None,
-            )
+        # the volumes go before the definition that names them: a run killed in between leaves a guest
+        # the rerun removes with whatever volumes are left, never a volume of no guest
         for pool_name, vol_name in volumes:
             plan.add(
                 f"delete volume {vol_name} from pool {pool_name}",
-                lambda p=pool_name, v=vol_name: (
-                    self.conn.storagePoolLookupByName(p).storageVolLookupByName(v).delete(0)
-                ),
+                lambda p=pool_name, v=vol_name: self._delete_volume(p, v),
+            )
+        if dom.isPersistent():
+            plan.add(
+                "undefine the guest (with its UEFI nvram and snapshot metadata)",
+                lambda: self._if_defined(power.undefine),
             )
         if volumes:
             plan.diff.add("volumes", [f"{p}/{v}" for p, v in volumes], None, CONTROL)
+
+    def _if_defined(self, call: Callable[[Any], None]) -> None:
+        """``call`` on the guest, unless it is gone by now (the end state removal wants)."""
+        dom = self._lookup()
+        if dom is not None:
+            call(dom)
+
+    def _delete_volume(self, pool_name: str, vol_name: str) -> None:
+        """Delete a volume of the guest; one that is gone by now is done."""
+        pool = _storage.find_pool(self.conn, pool_name)
+        vol = _storage.find_volume(pool, vol_name) if pool is not None else None
+        if vol is not None:
+            vol.delete(0)
 
     def _guest_volumes(self, dom: Any) -> list[tuple[str, str]]:
         """The pool volumes a guest writes to (and its cloud-init seed); shared read-only media are kept."""

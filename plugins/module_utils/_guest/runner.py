@@ -7,6 +7,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._address import wait_all
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
@@ -58,7 +59,7 @@ def execute(plan: GuestPlan) -> None:
     lv = require_libvirt()
     for action in plan.actions:
         try:
-            action.run()
+            _faults.run(action.description, action.run)
         except lv.libvirtError as exc:
             raise KvmFleetError(
                 f"{plan.name}: {action.description} failed: {exc.get_error_message()}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import is_local_uri, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._network import xml as nx
@@ -22,7 +23,7 @@ def execute(plan: NetworkPlan) -> None:
     lv = require_libvirt()
     for index, action in enumerate(plan.actions):
         try:
-            action.run()
+            _faults.run(action.description, action.run)
         except lv.libvirtError as exc:
             raise KvmFleetError(
                 f"network {plan.name}: {action.description} failed: {exc.get_error_message()}",

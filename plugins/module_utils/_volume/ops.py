@@ -198,12 +198,24 @@ def create_volume(
 
     ``allocation`` applies to pools of files only; other pools get raw volumes allocated in full
     (see ``new_volume_xml``).
+    A volume of that name that exists by the time libvirt creates it (another run made it meanwhile) is
+    taken when it is what this call would have made (capacity, format, backing file), else refused.
     """
     lv = require_libvirt()
     xml = new_volume_xml(pool_type(pool), name, capacity, fmt, backing, allocation=allocation)
     try:
         return pool.createXML(xml, 0)
     except lv.libvirtError as exc:
+        if exc.get_error_code() == lv.VIR_ERR_STORAGE_VOL_EXIST:
+            vol = find_volume(pool, name)
+            if vol is not None:
+                facts = volume_facts(vol)
+                if (
+                    facts["capacity"] == capacity
+                    and driver_type(facts["format"]) == fmt
+                    and facts["backing"] == (backing[0] if backing else None)
+                ):
+                    return vol
         raise LibvirtCallFailed(
             f"cannot create volume {name} in pool {pool.name()}: {exc.get_error_message()}"
         ) from exc

@@ -38,6 +38,7 @@ from typing import Any, BinaryIO, Optional
 
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import DIRECTORY_TYPES
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops
@@ -240,32 +241,62 @@ def import_direct(values: dict[str, Any], pool: Any, directory: str, name: str) 
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
+            _hold(fd)  # until the file is linked or removed: a rerun removes only partial files nobody holds
             _size, digest = copy_hashed(source, fd, algorithm, length, what)
             verify(values["checksum"], digest, what)
             os.fsync(fd)
+            _check_format(values, image_format(partial), what)
+            _faults.point(f"link {name}")
+            try:
+                os.link(partial, final)  # fails if the name exists: never replaces a file
+            except FileExistsError:
+                raise KvmFleetError(
+                    f"name: {final} appeared while {what} was transferred; nothing was replaced"
+                ) from None
         finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
             os.close(fd)
-        _check_format(values, image_format(partial), what)
-        try:
-            os.link(partial, final)  # fails if the name exists: never replaces a file
-        except FileExistsError:
-            raise KvmFleetError(f"name: {final} appeared while {what} was transferred; nothing was replaced") from None
     finally:
         source.close()
-        if os.path.exists(partial):
-            os.unlink(partial)
     pool.refresh(0)
 
 
-def remove_stale_partials(directory: str, name: str) -> None:
-    """Remove hidden partial files of ``name`` that a killed run left (no write for STALE_PARTIAL s).
+def _hold(fd: int) -> None:
+    """Lock a partial file this run writes (the lock goes with the process, also when it is killed)."""
+    with contextlib.suppress(OSError):  # a filesystem without locks: the age rule below still applies
+        fcntl.flock(fd, fcntl.LOCK_EX)
 
-    A run that is killed (not failed: a failure removes its own file) cannot clean up; a transfer in
-    progress writes continuously, so an old partial file is nobody's.
+
+def _nobody_holds(path: str) -> bool:
+    """Whether no process holds the lock of a partial file: its run ended (a killed run's lock is gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # no locks on this filesystem
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def remove_stale_partials(directory: str, name: str) -> None:
+    """Remove hidden partial files of ``name`` that a killed run left.
+
+    A run that is killed (not failed: a failure removes its own file) cannot clean up. A transfer in
+    progress holds a lock on its file, which dies with its process: a file nobody holds is a killed
+    run's. Where the filesystem has no locks, a file without a write for STALE_PARTIAL seconds is.
     """
     cutoff = time.time() - STALE_PARTIAL
     for entry in os.scandir(directory):
-        if entry.name.startswith(partial_prefix(name)) and entry.stat().st_mtime < cutoff:
+        if entry.name.startswith(partial_prefix(name)) and (
+            _nobody_holds(entry.path) or entry.stat().st_mtime < cutoff
+        ):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)
 

@@ -451,8 +451,8 @@ def assert_valid_domain_xml(xml: str, tmp_path: Path) -> None:
 def test_created_xml_passes_libvirts_schema(conn: Any, name: str, tmp_path: Path) -> None:
     result = plan(conn, name=name, **FULL)
     assert [a.description for a in result.actions] == [
-        f"create volume {name}-vda.qcow2 (1GiB qcow2)",
         f"define guest {name}",
+        f"create volume {name}-vda.qcow2 (1GiB qcow2)",
     ]
     assert_valid_domain_xml(result.definition, tmp_path)
     more = plan(conn, name=name, **FULL_MORE)

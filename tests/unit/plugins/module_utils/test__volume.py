@@ -283,15 +283,22 @@ def test_direct_import_of_a_bad_file_leaves_nothing(tmp_path: Path) -> None:
     assert list(pool_dir.iterdir()) == []
 
 
-def test_stale_partials_of_killed_runs_are_removed(tmp_path: Path) -> None:
-    stale, fresh, other = (tmp_path / name for name in (".v.img.kvmfleet-part-1", ".v.img.kvmfleet-part-2", "w.img"))
-    for path in (stale, fresh, other):
+def test_partials_of_killed_runs_are_removed_and_one_being_written_is_kept(tmp_path: Path) -> None:
+    names = (".v.img.kvmfleet-part-1", ".v.img.kvmfleet-part-2", ".v.img.kvmfleet-part-3", "w.img")
+    stale, killed, written, other = (tmp_path / name for name in names)
+    for path in (stale, killed, written, other):
         path.write_bytes(b"x")
     old = time.time() - transfer.STALE_PARTIAL - 5
     os.utime(stale, (old, old))
     os.utime(other, (old, old))
-    transfer.remove_stale_partials(str(tmp_path), "v.img")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".v.img.kvmfleet-part-2", "w.img"]
+    fd = os.open(written, os.O_WRONLY)
+    try:
+        transfer._hold(fd)  # an import in progress (in another process: flock locks are per open file)
+        transfer.remove_stale_partials(str(tmp_path), "v.img")
+    finally:
+        os.close(fd)
+    # the killed run's lock died with it: fresh or old, a partial file nobody holds goes
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".v.img.kvmfleet-part-3", "w.img"]
 
 
 class FakePool:
