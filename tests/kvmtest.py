@@ -76,14 +76,26 @@ def domain_names(uri: str = SYSTEM_URI) -> list[str]:
     return sorted(line for line in virsh("list", "--all", "--name", uri=uri).splitlines() if line.strip())
 
 
-def dhcp_leases(network: str, uri: str = SYSTEM_URI) -> dict[str, str]:
-    """MAC -> IPv4 address that libvirt's DHCP server leased on ``network``, as virsh shows it."""
-    found = {}
-    for line in virsh("net-dhcp-leases", network, uri=uri).splitlines():
-        words = line.split()  # expiry date, expiry time, MAC, protocol, address/prefix, host name, client id
-        if len(words) >= 5 and words[3] == "ipv4":
-            found[words[2]] = words[4].split("/")[0]
-    return found
+def dhcp_leases(network: str, uri: str = SYSTEM_URI, expect: Iterable[str] = ()) -> dict[str, str]:
+    """MAC -> IPv4 address that libvirt's DHCP server leased on ``network``, as virsh shows it.
+
+    libvirt learns of a lease from dnsmasq's lease script, which runs after the guest already has its
+    address: a guest found through ARP can be ahead of the list. ``expect`` names MACs to wait (up to
+    15 s) for.
+    """
+
+    def read() -> dict[str, str]:
+        found = {}
+        for line in virsh("net-dhcp-leases", network, uri=uri).splitlines():
+            words = line.split()  # expiry date, expiry time, MAC, protocol, address/prefix, host name, client id
+            if len(words) >= 5 and words[3] == "ipv4":
+                found[words[2]] = words[4].split("/")[0]
+        return found
+
+    wanted = set(expect)
+    if wanted:
+        wait_until(lambda: wanted <= read().keys(), timeout=15)
+    return read()
 
 
 def free_subnet(conn: Any) -> ipaddress.IPv4Network:

@@ -17,6 +17,17 @@ options:
         C(group/kvmfleet.kvm.kvm) action group.
     type: str
     default: qemu:///system
+  reconnect_timeout:
+    description:
+      - How long, in seconds, to wait for the libvirt daemon at O(uri) to take connections again when
+        the connection to it is lost during the run (libvirtd restarted or upgraded; running guests keep
+        running through that).
+      - The module then runs once more from the top on a new connection. It plans again from what the
+        host holds, so a step the first attempt finished is not done twice; it warns that this happened,
+        and reports C(changed) if either attempt may have changed the host.
+      - V(0) fails at once instead, with the error the lost connection gave.
+    type: int
+    default: 30
 requirements:
   - The libvirt Python binding on the host that runs the module (C(python3-libvirt) from the
     distribution, or C(libvirt-python) from PyPI).

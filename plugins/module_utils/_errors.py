@@ -13,8 +13,11 @@ from typing import Any
 class KvmFleetError(Exception):
     """Base of every error the collection raises on purpose.
 
-    ``details`` are extra keys returned next to ``msg`` in the failed result.
+    ``details`` are extra keys returned next to ``msg`` in the failed result. ``executed`` is set
+    where a plan's actions had started when the error came: the host may have changed.
     """
+
+    executed = False
 
     def __init__(self, msg: str, **details: Any) -> None:
         super().__init__(msg)

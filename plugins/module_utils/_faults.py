@@ -8,16 +8,22 @@ to run, or at a ``point`` of that name inside an action; ``during:<step>`` kills
 (``KVMFLEET_FAULT_DELAY`` seconds, 0.1 by default) after that action started. The kill is SIGKILL of
 the whole process group, as when ansible-playbook itself is killed: the module process (or Ansible's
 worker) and ansible-playbook die at once, and nothing gets to clean up.
+
+With ``KVMFLEET_FAULT_DO`` set to a command, the fault is that command instead of the kill (run once,
+to its end: ``podman exec hv1 systemctl restart libvirtd`` restarts the daemon under the run).
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
+import subprocess
 import threading
 from typing import Callable
 
 ENV = "KVMFLEET_FAULT_AT"
+DO = "KVMFLEET_FAULT_DO"
 
 
 def _parent(pid: int) -> int:
@@ -47,11 +53,20 @@ def _kill() -> None:
         os.killpg(group, signal.SIGKILL)
 
 
+def _fault() -> None:
+    command = os.environ.pop(DO, None)
+    if command is None:
+        _kill()
+        return
+    os.environ.pop(ENV, None)  # once: a run that goes on past the fault does not meet it again
+    subprocess.run(shlex.split(command), check=False, timeout=120)
+
+
 def point(step: str) -> None:
-    """A moment inside an action (``before:<step>`` kills the run here), e.g. between writing a file and linking it."""
+    """A moment inside an action (``before:<step>`` faults the run here), e.g. between writing a file and linking it."""
     wanted = os.environ.get(ENV)
     if wanted and wanted.startswith("before:") and step.startswith(wanted[len("before:") :]):
-        _kill()
+        _fault()
 
 
 def run(description: str, action: Callable[[], None]) -> None:
@@ -61,5 +76,5 @@ def run(description: str, action: Callable[[], None]) -> None:
         point(description)
         when, _sep, step = wanted.partition(":")
         if when == "during" and description.startswith(step):
-            threading.Timer(float(os.environ.get("KVMFLEET_FAULT_DELAY", "0.1")), _kill).start()
+            threading.Timer(float(os.environ.get("KVMFLEET_FAULT_DELAY", "0.1")), _fault).start()
     action()

@@ -8,7 +8,7 @@ Nothing here knows about Ansible; errors are raised as ``_errors`` types.
 from __future__ import annotations
 
 import traceback
-from typing import Any
+from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import ConnectionFailed, LibvirtMissing
@@ -39,6 +39,21 @@ def require_libvirt() -> Any:
             exception=LIBVIRT_IMPORT_ERROR,
         )
     return libvirt
+
+
+NOT_FOUND = ("VIR_ERR_NO_DOMAIN", "VIR_ERR_NO_NETWORK", "VIR_ERR_NO_STORAGE_POOL", "VIR_ERR_NO_STORAGE_VOL")
+
+
+def find(lookup: Callable[[str], Any], name: str) -> Optional[Any]:
+    """``lookup(name)`` (``conn.lookupByName``, ``pool.storageVolLookupByName``...), or None when libvirt
+    says there is no such object. Every other error is raised: a lost connection never reads as absent."""
+    lv = require_libvirt()
+    try:
+        return lookup(name)
+    except lv.libvirtError as exc:
+        if exc.get_error_code() in {getattr(lv, code) for code in NOT_FOUND}:
+            return None
+        raise
 
 
 def _silence(_ctx: Any, _err: Any) -> None:

@@ -23,6 +23,28 @@ class Action:
     run: Callable[[], None]
 
 
+def run_actions(actions: list[Action], label: str, **details: Any) -> None:
+    """Run ``actions`` in order, each through its fault point.
+
+    A failure is a KvmFleetError marked ``executed`` whose message names the object (``label``) and
+    the action, with ``done``: the actions that completed before it (and ``details``).
+    """
+    lv = require_libvirt()
+    for index, action in enumerate(actions):
+        done = [a.description for a in actions[:index]]
+        try:
+            _faults.run(action.description, action.run)
+        except KvmFleetError as exc:
+            exc.details.setdefault("done", done)
+            exc.executed = True
+            raise
+        except (lv.libvirtError, OSError) as exc:  # OSError: files an action writes itself (an import)
+            words = exc.get_error_message() if isinstance(exc, lv.libvirtError) else str(exc)
+            error = KvmFleetError(f"{label}: {action.description} failed: {words}", done=done, **details)
+            error.executed = True
+            raise error from exc
+
+
 @dataclass
 class Plan:
     """What one module run does to one object (a pool, a volume)."""
@@ -41,24 +63,8 @@ class Plan:
         self.actions.append(Action(description, run))
 
     def execute(self) -> None:
-        """Run the actions in order; a libvirt error names the action and what was done before it."""
-        lv = require_libvirt()
-        for index, action in enumerate(self.actions):
-            try:
-                _faults.run(action.description, action.run)
-            except lv.libvirtError as exc:
-                raise KvmFleetError(
-                    f"{self.kind} {self.name}: {action.description} failed: {exc.get_error_message()}",
-                    done=[a.description for a in self.actions[:index]],
-                ) from exc
-            except KvmFleetError as exc:
-                exc.details.setdefault("done", [a.description for a in self.actions[:index]])
-                raise
-            except OSError as exc:  # files the action writes itself (an import into a pool directory)
-                raise KvmFleetError(
-                    f"{self.kind} {self.name}: {action.description} failed: {exc}",
-                    done=[a.description for a in self.actions[:index]],
-                ) from exc
+        """Run the actions in order; a failure names the action and what was done before it."""
+        run_actions(self.actions, f"{self.kind} {self.name}")
 
     def result(self, **facts: Any) -> dict[str, Any]:
         diff = self.diff.diff()

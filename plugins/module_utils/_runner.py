@@ -10,7 +10,9 @@ input the same way, report the same failures and hide the same secrets.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -18,7 +20,11 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import (
+    ConnectionFailed,
+    KvmFleetError,
+    ValidationError,
+)
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import (
     DEFAULT_URI,
     LIBVIRT_IMPORT_ERROR,
@@ -29,10 +35,16 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import (
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, Option, OptionTable
 
+RECONNECT_TIMEOUT = 30  # seconds
+RECONNECT_POLL = 0.5
+
 
 def connection_options() -> list[Option]:
     """The options every module of the collection shares; documented by the kvmfleet.kvm.connection fragment."""
-    return [Option("uri", default=DEFAULT_URI, update=CONTROL)]
+    return [
+        Option("uri", default=DEFAULT_URI, update=CONTROL),
+        Option("reconnect_timeout", type="int", default=RECONNECT_TIMEOUT, minimum=0, update=CONTROL),
+    ]
 
 
 def connection_argument_spec(**extra: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -110,16 +122,97 @@ class Entry:
     connects: bool = True  # False: the work needs no libvirt connection (``conn`` is None)
 
 
+def _alive(conn: Any) -> bool:
+    try:
+        return bool(conn.isAlive())
+    except libvirt.libvirtError:
+        return False
+
+
+def _attempt(work: Work, invocation: Any, readonly: bool) -> tuple[Any, bool]:
+    """One connection, one run of ``work``: (its result or the error it raised, whether the connection
+    was lost on the way)."""
+    conn = connect(invocation.params["uri"], readonly=readonly)
+    outcome: Any
+    try:
+        outcome = work(conn, invocation)
+    except (KvmFleetError, libvirt.libvirtError) as exc:
+        outcome = exc
+    lost = not _alive(conn)
+    with contextlib.suppress(libvirt.libvirtError):  # a lost connection may not close cleanly
+        conn.close()
+    return outcome, lost
+
+
+def _reconnected(uri: str, readonly: bool, timeout: int) -> None:
+    """Wait until ``uri`` takes connections again (libvirtd restarting), up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            connect(uri, readonly=readonly).close()
+            return
+        except ConnectionFailed as exc:
+            if time.monotonic() >= deadline:
+                raise ConnectionFailed(
+                    f"the connection to {uri} was lost during the run and could not be opened again within "
+                    f"{timeout} s (reconnect_timeout): {exc.msg}",
+                    uri=uri,
+                ) from exc
+        time.sleep(RECONNECT_POLL)
+
+
+def _may_have_changed(outcome: Any, check_mode: bool) -> bool:
+    """Whether a first attempt that lost its connection may have changed the host."""
+    if check_mode:
+        return False
+    if isinstance(outcome, dict):
+        return bool(outcome.get("changed"))
+    if isinstance(outcome, KvmFleetError):
+        return outcome.executed
+    return True  # a libvirt call failed outside a plan's actions: it may have been one that changes
+
+
+def connected(work: Work, invocation: Any, readonly: bool) -> dict[str, Any]:
+    """Run ``work`` on a connection to ``invocation.params['uri']``.
+
+    When the connection is lost during the run (libvirtd restarted: running guests keep running, their
+    QEMU processes are not children of the daemon), the URI is opened again (``reconnect_timeout``)
+    and ``work`` runs once more from the top: it plans again from what the host holds, so what the
+    first attempt finished is not done twice and what it left is done now. The result is ``changed``
+    if either attempt may have changed the host.
+    """
+    outcome, lost = _attempt(work, invocation, readonly)
+    uri, timeout = invocation.params["uri"], invocation.params.get("reconnect_timeout") or 0
+    if lost and timeout:
+        _reconnected(uri, readonly, timeout)
+        first_changed = _may_have_changed(outcome, invocation.check_mode)
+        invocation.warn(
+            f"the connection to {uri} was lost during the run ({_words(outcome)}); it was opened again and "
+            "the run planned again from what the host holds"
+        )
+        outcome, _lost = _attempt(work, invocation, readonly)
+        if isinstance(outcome, dict) and first_changed:
+            outcome["changed"] = True
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def _words(outcome: Any) -> str:
+    if isinstance(outcome, KvmFleetError):
+        return outcome.msg
+    if isinstance(outcome, libvirt.libvirtError):
+        return str(outcome.get_error_message())
+    return "noticed after the work had finished"
+
+
 def perform(work: Work, invocation: Any, readonly: bool, connects: bool = True) -> dict[str, Any]:
-    """Connect to ``invocation.params['uri']`` and run ``work``; typed and libvirt errors become a failed result."""
+    """Run ``work`` (on a connection to ``invocation.params['uri']`` unless it ``connects`` to none);
+    typed and libvirt errors become a failed result."""
     try:
         if not connects:
             return work(None, invocation)
-        conn = connect(invocation.params["uri"], readonly=readonly)
-        try:
-            return work(conn, invocation)
-        finally:
-            conn.close()
+        return connected(work, invocation, readonly)
     except KvmFleetError as exc:
         return {"failed": True, "msg": exc.msg, **exc.details}
     except libvirt.libvirtError as exc:

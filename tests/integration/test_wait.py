@@ -65,8 +65,9 @@ def test_guests_wait_for_every_guest_at_once(play, prefix: str, tiny_image: Path
     }
     result = play([task]).result("batch")
     assert not result.get("failed"), result.get("msg")
-    by_mac = kvmtest.dhcp_leases(test_network["name"])
-    assert [guest["address"] for guest in result["guests"]] == [by_mac[mac_of(name)] for name in names]
+    macs = [mac_of(name) for name in names]
+    by_mac = kvmtest.dhcp_leases(test_network["name"], expect=macs)
+    assert [guest["address"] for guest in result["guests"]] == [by_mac[mac] for mac in macs]
     assert len({guest["address"] for guest in result["guests"]}) == 3
 
 

@@ -26,7 +26,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._host import judge_kvm, local_kvm_facts, parse_capabilities
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import is_local_uri, require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, is_local_uri, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     CONTROL,
     IMPOSSIBLE,
@@ -217,10 +217,7 @@ class GuestPlanner:
         return plan
 
     def _lookup(self) -> Optional[Any]:
-        try:
-            return self.conn.lookupByName(self.name)
-        except self.lv.libvirtError:
-            return None
+        return find(self.conn.lookupByName, self.name)
 
     def _dom(self) -> Any:
         return self.conn.lookupByName(self.name)

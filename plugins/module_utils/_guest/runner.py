@@ -7,12 +7,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._address import wait_all
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import GuestPlan, GuestPlanner, HostContext
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import run_actions
 
 MAX_PARALLEL = 4
 
@@ -56,16 +56,7 @@ def plan_all(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]]) -> l
 
 
 def execute(plan: GuestPlan) -> None:
-    lv = require_libvirt()
-    for action in plan.actions:
-        try:
-            _faults.run(action.description, action.run)
-        except lv.libvirtError as exc:
-            raise KvmFleetError(
-                f"{plan.name}: {action.description} failed: {exc.get_error_message()}",
-                guest=plan.name,
-                done=[a.description for a in plan.actions[: plan.actions.index(action)]],
-            ) from exc
+    run_actions(plan.actions, plan.name, guest=plan.name)
 
 
 def final_state(conn: Any, plan: GuestPlan, check_mode: bool) -> str:
@@ -73,11 +64,8 @@ def final_state(conn: Any, plan: GuestPlan, check_mode: bool) -> str:
         if plan.desired_state == "present":
             return power.STOPPED if plan.before_state == power.ABSENT else plan.before_state
         return plan.desired_state
-    lv = require_libvirt()
-    try:
-        return power.power_state(conn.lookupByName(plan.name))
-    except lv.libvirtError:
-        return power.ABSENT
+    dom = find(conn.lookupByName, plan.name)
+    return power.ABSENT if dom is None else power.power_state(dom)
 
 
 def converge(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]], check_mode: bool) -> list[dict[str, Any]]:
@@ -90,19 +78,18 @@ def converge(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]], chec
     lv = require_libvirt()
     plans = plan_all(conn, uri, guests)
     failures: dict[str, KvmFleetError] = {}
-    if not check_mode:
-        busy = [plan for plan in plans if plan.actions]
-        if len(busy) == 1:
-            execute(busy[0])
-        elif busy:
-            with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(busy))) as pool:
-                futures = {pool.submit(execute, plan): plan for plan in busy}
-                for future, plan in futures.items():
-                    error = future.exception()
-                    if isinstance(error, KvmFleetError):
-                        failures[plan.name] = error
-                    elif error is not None:
-                        raise error
+    busy = [] if check_mode else [plan for plan in plans if plan.actions]
+    if len(busy) == 1:
+        execute(busy[0])
+    elif busy:
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(busy))) as pool:
+            futures = {pool.submit(execute, plan): plan for plan in busy}
+            for future, plan in futures.items():
+                error = future.exception()
+                if isinstance(error, KvmFleetError):
+                    failures[plan.name] = error
+                elif error is not None:
+                    raise error
     results = []
     for (_path, values), plan in zip(guests, plans):
         xml = None
@@ -123,7 +110,9 @@ def converge(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]], chec
             result.update(found.get(result["name"], {}))
         failures.update(timeouts)
     if failures:
-        raise KvmFleetError(
+        failure = KvmFleetError(
             "; ".join(error.msg for error in failures.values()), guests=results, failed_guests=sorted(failures)
         )
+        failure.executed = bool(busy)
+        raise failure
     return results

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import job
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import preflight as pf
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.options import SHARED
@@ -91,14 +91,8 @@ class Move:
 # ---------------------------------------------------------------------------------------------- locating
 
 
-def find(conn: Any, name: str) -> Optional[Any]:
-    lv = require_libvirt()
-    try:
-        return conn.lookupByName(name)
-    except lv.libvirtError as exc:
-        if exc.get_error_code() == lv.VIR_ERR_NO_DOMAIN:
-            return None
-        raise
+def find_guest(conn: Any, name: str) -> Optional[Any]:
+    return find(conn.lookupByName, name)
 
 
 def where(dom: Optional[Any]) -> str:
@@ -168,11 +162,11 @@ def plan_move(
     """
     peer = peer_uri or dest.uri
     move = Move(name, source, dest, values, peer, migrate_uri or default_migrate_uri(peer), origin=origin)
-    src_dom = find(src_conn, name)
+    src_dom = find_guest(src_conn, name)
     if src_dom is not None and facts is None and src_dom.isActive():
         settle(src_dom, SETTLE_TIMEOUT)  # a migration an interrupted run left in flight ends first
-        src_dom = find(src_conn, name)
-    dst_dom = find(dst_conn, name)
+        src_dom = find_guest(src_conn, name)
+    dst_dom = find_guest(dst_conn, name)
     if src_dom is not None and dst_dom is not None:
         raise KvmFleetError(
             f"{name} is defined on both {source.name} ({source.uri}: {where(src_dom)}) and {dest.name} "
@@ -347,7 +341,7 @@ def execute_move(
             outcome = job.Outcome(
                 False, False, exc.get_error_message(), exc.get_error_code(), time.monotonic() - begun, [], []
             )
-    src_after, dst_after = where(find(src_conn, move.name)), where(find(dst_conn, move.name))
+    src_after, dst_after = where(find_guest(src_conn, move.name)), where(find_guest(dst_conn, move.name))
     result = {
         "name": move.name,
         "source": move.source.name,

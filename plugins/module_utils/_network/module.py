@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import is_local_uri, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._network import xml as nx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._network.options import NETWORK_MODULE
@@ -16,19 +14,12 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._network.plan import 
     NetworkPlan,
     NetworkPlanner,
 )
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import run_actions
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import TableModule, run_module
 
 
 def execute(plan: NetworkPlan) -> None:
-    lv = require_libvirt()
-    for index, action in enumerate(plan.actions):
-        try:
-            _faults.run(action.description, action.run)
-        except lv.libvirtError as exc:
-            raise KvmFleetError(
-                f"network {plan.name}: {action.description} failed: {exc.get_error_message()}",
-                done=[done.description for done in plan.actions[:index]],
-            ) from exc
+    run_actions(plan.actions, f"network {plan.name}")
 
 
 def result(conn: Any, plan: NetworkPlan, check_mode: bool) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption, ValidationError
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._network import xml as nx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._network.options import IP, NETWORK_MODULE, RESTART
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
@@ -137,10 +137,7 @@ class NetworkPlanner:
         return plan
 
     def _lookup(self) -> Optional[Any]:
-        try:
-            return self.conn.networkLookupByName(self.name)
-        except self.lv.libvirtError:
-            return None
+        return find(self.conn.networkLookupByName, self.name)
 
     def _net(self) -> Any:
         return self.conn.networkLookupByName(self.name)

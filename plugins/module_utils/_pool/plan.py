@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from typing import Any, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption, ValidationError
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import is_local_uri, require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, is_local_uri, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, IMPOSSIBLE, LIVE, NEXT_BOOT
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import DIRECTORY_TYPES
@@ -83,10 +83,7 @@ class PoolPlanner:
     # ------------------------------------------------------------------ entry
 
     def make(self) -> Plan:
-        try:
-            pool = self.conn.storagePoolLookupByName(self.name)
-        except self.lv.libvirtError:
-            pool = None
+        pool = find(self.conn.storagePoolLookupByName, self.name)
         state = self.want["state"]
         if state == "absent":
             if pool is not None:

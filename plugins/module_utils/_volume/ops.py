@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, LibvirtCallFailed
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import DIRECTORY_TYPES
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import xml as vxml
 
@@ -122,20 +122,12 @@ def read_ahead(source: BinaryIO) -> Iterator[memoryview]:
         chunks.close()
 
 
-def _or_none(lookup: Any, name: str) -> Optional[Any]:
-    lv = require_libvirt()
-    try:
-        return lookup(name)
-    except lv.libvirtError:
-        return None
-
-
 def find_pool(conn: Any, name: str) -> Optional[Any]:
-    return _or_none(conn.storagePoolLookupByName, name)
+    return find(conn.storagePoolLookupByName, name)
 
 
 def find_volume(pool: Any, name: str) -> Optional[Any]:
-    return _or_none(pool.storageVolLookupByName, name)
+    return find(pool.storageVolLookupByName, name)
 
 
 def volume_facts(vol: Any) -> dict[str, Any]:

@@ -72,3 +72,20 @@ def test_missing_binding_says_which_package_installs_it(monkeypatch: pytest.Monk
         _libvirt.connect("qemu:///system")
     assert "python3-libvirt" in info.value.msg
     assert "libvirt-python" in info.value.msg
+
+
+def test_find_is_none_only_for_a_missing_object() -> None:
+    conn = _libvirt.connect("test:///default")
+    try:
+        assert _libvirt.find(conn.lookupByName, "test").name() == "test"
+        assert _libvirt.find(conn.lookupByName, "kvmfleet-missing") is None
+        assert _libvirt.find(conn.networkLookupByName, "kvmfleet-missing") is None
+        assert _libvirt.find(conn.storagePoolLookupByName, "kvmfleet-missing") is None
+        pool = conn.storagePoolLookupByName("default-pool")
+        assert _libvirt.find(pool.storageVolLookupByName, "kvmfleet-missing") is None
+        dead = _libvirt.connect("test:///default")
+        dead.close()
+        with pytest.raises(_libvirt.libvirt.libvirtError):  # a closed connection is an error, never "absent"
+            _libvirt.find(dead.lookupByName, "test")
+    finally:
+        conn.close()

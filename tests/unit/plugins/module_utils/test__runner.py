@@ -8,9 +8,17 @@ from typing import Any
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _libvirt, _runner
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.module import GUEST_ENTRY, GUESTS_ENTRY
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._host_info import HOST_INFO_ENTRY
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import Entry, run_direct, run_entry
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import OptionTable
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import (
+    Entry,
+    connection_options,
+    run_direct,
+    run_entry,
+)
 from ansible_collections.kvmfleet.kvm.plugins.plugin_utils._inprocess import same_python
 
 TEST_URI = "test:///default"
@@ -76,3 +84,112 @@ def test_same_python(tmp_path: Any) -> None:
     assert not same_python(str(other / "python3"), str(binary)), "another directory: another environment"
     assert not same_python(str(tmp_path / "missing"), str(binary))
     assert not same_python("", str(binary))
+
+
+# ---------------------------------------------------------------------------------------------- lost connections
+
+
+def flaky(first: Any, then: dict[str, Any]) -> tuple[Any, list[int]]:
+    """A work whose first run closes its connection (as a libvirtd restart does) and then raises or returns
+    ``first``; the next runs return ``then``. Also the list of runs."""
+    runs: list[int] = []
+
+    def work(conn: Any, _invocation: Any) -> dict[str, Any]:
+        runs.append(1)
+        if len(runs) > 1:
+            return dict(then)
+        conn.close()
+        if isinstance(first, BaseException):
+            raise first
+        return dict(first)
+
+    return work, runs
+
+
+def entry_of(work: Any) -> Entry:
+    return Entry(OptionTable(connection_options()), work)
+
+
+def executed(msg: str) -> KvmFleetError:
+    error = KvmFleetError(msg, done=["define guest g"])
+    error.executed = True
+    return error
+
+
+@pytest.mark.parametrize(
+    ("first", "check_mode", "changed"),
+    [
+        pytest.param(executed("g: start the guest failed: End of file"), False, True, id="lost-in-an-action"),
+        pytest.param(KvmFleetError("g: reading failed"), False, False, id="lost-while-planning"),
+        pytest.param({"changed": True}, False, True, id="lost-after-a-change"),
+        pytest.param({"changed": False}, False, False, id="lost-after-nothing"),
+        pytest.param(executed("lost"), True, False, id="check-mode-changes-nothing"),
+    ],
+)
+def test_a_lost_connection_is_opened_again_and_the_work_runs_once_more(
+    first: Any, check_mode: bool, changed: bool
+) -> None:
+    work, runs = flaky(first, then={"changed": False, "state": "running"})
+    result = run_direct(entry_of(work), {"uri": TEST_URI}, check_mode=check_mode)
+    assert len(runs) == 2
+    assert result["state"] == "running" and result["changed"] is changed
+    (warning,) = result["warnings"]
+    assert warning.startswith(f"the connection to {TEST_URI} was lost during the run (")
+    assert warning.endswith("it was opened again and the run planned again from what the host holds")
+
+
+def test_the_second_run_decides_what_it_changed() -> None:
+    work, _runs = flaky(KvmFleetError("lost while planning"), then={"changed": True})
+    assert run_direct(entry_of(work), {"uri": TEST_URI}, check_mode=False)["changed"] is True
+
+
+def test_reconnect_timeout_0_fails_with_the_first_error() -> None:
+    work, runs = flaky(executed("g: start the guest failed: End of file"), then={"changed": False})
+    result = run_direct(entry_of(work), {"uri": TEST_URI, "reconnect_timeout": 0}, check_mode=False)
+    assert len(runs) == 1
+    assert result["failed"] is True and result["msg"] == "g: start the guest failed: End of file"
+    assert result["done"] == ["define guest g"]
+
+
+def test_an_error_on_a_live_connection_is_not_retried() -> None:
+    runs: list[int] = []
+
+    def work(_conn: Any, _invocation: Any) -> dict[str, Any]:
+        runs.append(1)
+        raise KvmFleetError("g: memory: too much")
+
+    result = run_direct(entry_of(work), {"uri": TEST_URI}, check_mode=False)
+    assert len(runs) == 1 and result["msg"] == "g: memory: too much" and "warnings" not in result
+
+
+def test_a_second_loss_is_not_retried() -> None:
+    runs: list[int] = []
+
+    def work(conn: Any, _invocation: Any) -> dict[str, Any]:
+        runs.append(1)
+        conn.close()
+        raise KvmFleetError(f"lost {len(runs)}")
+
+    result = run_direct(entry_of(work), {"uri": TEST_URI}, check_mode=False)
+    assert len(runs) == 2 and result["msg"] == "lost 2"
+
+
+def test_a_daemon_that_stays_away_is_named_with_the_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    uri = "qemu+unix:///system?socket=/nonexistent/kf.sock"
+    opened: list[str] = []
+
+    def connect_once(target: str, readonly: bool = False) -> Any:  # the first open works, the daemon then goes
+        if opened:
+            return _libvirt.connect(target, readonly)
+        opened.append(target)
+        return _libvirt.connect(TEST_URI, readonly)
+
+    monkeypatch.setattr(_runner, "connect", connect_once)
+    monkeypatch.setattr(_runner, "RECONNECT_POLL", 0.01)
+    work, _runs = flaky(KvmFleetError("lost"), then={"changed": False})
+    result = run_direct(entry_of(work), {"uri": uri, "reconnect_timeout": 1}, check_mode=False)
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        f"the connection to {uri} was lost during the run and could not be opened again within 1 s "
+        f"(reconnect_timeout): cannot connect to libvirt at {uri}"
+    )
