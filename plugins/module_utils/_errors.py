@@ -50,5 +50,10 @@ class NeedsOption(KvmFleetError):
         self.option = option
 
 
+class ChangedUnderRun(KvmFleetError):
+    """What a plan was made from changed before its action ran (another run, or a change by hand, made
+    the object meanwhile); the action did nothing. The run plans again from what the host holds."""
+
+
 class LibvirtCallFailed(KvmFleetError):
     """A libvirt call failed; ``msg`` says which operation on which object."""

@@ -11,7 +11,11 @@ import traceback
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import ConnectionFailed, LibvirtMissing
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import (
+    ChangedUnderRun,
+    ConnectionFailed,
+    LibvirtMissing,
+)
 
 try:
     import libvirt
@@ -54,6 +58,24 @@ def find(lookup: Callable[[str], Any], name: str) -> Optional[Any]:
         if exc.get_error_code() in {getattr(lv, code) for code in NOT_FOUND}:
             return None
         raise
+
+
+def define_new(define: Callable[[str], Any], lookup: Callable[[str], Any], name: str, xml: str, what: str) -> None:
+    """``define(xml)`` of an object (``what`` ``name``) this run planned to create.
+
+    When it fails because an object of that name exists now (another run defined it between this
+    run's plan and this call: libvirt refuses a second definition with another UUID),
+    ChangedUnderRun: the plan is stale.
+    """
+    lv = require_libvirt()
+    try:
+        define(xml)
+    except lv.libvirtError as exc:
+        if find(lookup, name) is None:
+            raise
+        raise ChangedUnderRun(
+            f"{what} {name} was defined meanwhile (by another run or by hand) after this run planned to create it"
+        ) from exc
 
 
 def _silence(_ctx: Any, _err: Any) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import ChangedUnderRun, KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import DiffTracker
 
@@ -36,7 +36,7 @@ def run_actions(actions: list[Action], label: str, **details: Any) -> None:
             _faults.run(action.description, action.run)
         except KvmFleetError as exc:
             exc.details.setdefault("done", done)
-            exc.executed = True
+            exc.executed = bool(done) or not isinstance(exc, ChangedUnderRun)  # that one did nothing
             raise
         except (lv.libvirtError, OSError) as exc:  # OSError: files an action writes itself (an import)
             words = exc.get_error_message() if isinstance(exc, lv.libvirtError) else str(exc)

@@ -21,6 +21,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import (
+    ChangedUnderRun,
     ConnectionFailed,
     KvmFleetError,
     ValidationError,
@@ -175,21 +176,24 @@ def _may_have_changed(outcome: Any, check_mode: bool) -> bool:
 def connected(work: Work, invocation: Any, readonly: bool) -> dict[str, Any]:
     """Run ``work`` on a connection to ``invocation.params['uri']``.
 
-    When the connection is lost during the run (libvirtd restarted: running guests keep running, their
-    QEMU processes are not children of the daemon), the URI is opened again (``reconnect_timeout``)
-    and ``work`` runs once more from the top: it plans again from what the host holds, so what the
-    first attempt finished is not done twice and what it left is done now. The result is ``changed``
-    if either attempt may have changed the host.
+    ``work`` runs once more from the top when the first attempt lost its connection (libvirtd restarted:
+    running guests keep running, their QEMU processes are not children of the daemon; the URI is
+    opened again within ``reconnect_timeout``) or found an object made meanwhile that it had planned to
+    create (another run at the same time: ChangedUnderRun). It plans again from what the host holds,
+    so what the first attempt finished is not done twice and what it left is done now. The result is
+    ``changed`` if either attempt may have changed the host.
     """
     outcome, lost = _attempt(work, invocation, readonly)
     uri, timeout = invocation.params["uri"], invocation.params.get("reconnect_timeout") or 0
+    why = None
     if lost and timeout:
         _reconnected(uri, readonly, timeout)
+        why = f"the connection to {uri} was lost during the run ({_words(outcome)}); it was opened again and"
+    elif isinstance(outcome, ChangedUnderRun):
+        why = f"{outcome.msg}:"
+    if why:
         first_changed = _may_have_changed(outcome, invocation.check_mode)
-        invocation.warn(
-            f"the connection to {uri} was lost during the run ({_words(outcome)}); it was opened again and "
-            "the run planned again from what the host holds"
-        )
+        invocation.warn(f"{why} the run planned again from what the host holds")
         outcome, _lost = _attempt(work, invocation, readonly)
         if isinstance(outcome, dict) and first_changed:
             outcome["changed"] = True

@@ -28,6 +28,7 @@ author:
   - kvmfleet maintainers (@kvmfleet)
 extends_documentation_fragment:
   - kvmfleet.kvm.connection
+  - kvmfleet.kvm.concurrency
   - kvmfleet.kvm.attributes
   - kvmfleet.kvm.attributes.action
   - kvmfleet.kvm.attributes.converge

@@ -26,8 +26,10 @@ description:
     raw image in a directory pool on a filesystem with reflinks, such as XFS or Btrfs, is a reflink
     copy that takes no time and no second space; a source without a known length, such as an HTTP
     answer without C(Content-Length), is first written to a temporary file on the host that runs the
-    module). A bad checksum or a broken
-    transfer leaves no volume and no temporary file behind. A run that is killed cannot clean up; the
+    module). An image larger than the pool's free space (read as the import starts) fails before
+    anything is written, naming the pool, its free space and the image's size; a disk that fills during
+    the transfer fails naming the pool. A bad checksum, a broken
+    transfer or a full disk leaves no volume and no temporary file behind. A run that is killed cannot clean up; the
     next import of the same name removes the hidden leftovers nobody writes to any more.
   - Base-image cache - an import without O(name) is named after the image and its checksum
     (C(debian-12-genericcloud-amd64-sha256-0123456789abcdef.qcow2)), so the same URL and checksum are

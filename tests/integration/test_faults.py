@@ -7,19 +7,24 @@ change made by someone else between the plan and the action.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import kvmtest
 import libvirt
+import pytest
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.module import GUEST_ENTRY
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import GuestPlanner, HostContext
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.runner import execute
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import run_direct
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops as _storage
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.module import VOLUME_ENTRY
 
 
 def guest(options: dict[str, Any], check: bool = False) -> dict[str, Any]:
@@ -129,3 +134,120 @@ def test_a_block_pull_is_waited_for_and_a_block_copy_fails_naming_the_job(
         kvmtest.virsh("blockjob", name, "vda", "--abort")
         if os.path.exists(copy):
             os.unlink(copy)
+
+
+# ---------------------------------------------------------------------------------------------- other runs
+
+
+def test_a_guest_another_run_defines_between_plan_and_define_is_planned_again(
+    conn: Any, prefix: str, tiny_image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run on another machine (no shared lock) defines the same guest a moment before this one does."""
+    name = f"{prefix}twice"
+    options = {**kvmtest.tiny_guest(name, tiny_image, tmp_path / "serial.log"), "state": "running"}
+    other = tmp_path / "other.xml"
+    other.write_text(kvmtest.tiny_domain_xml(name, None, tmp_path / "other.log", image=tiny_image))
+    monkeypatch.setenv("KVMFLEET_FAULT_AT", "before:define guest")
+    monkeypatch.setenv("KVMFLEET_FAULT_DO", f"virsh -q -c {kvmtest.SYSTEM_URI} define {other}")
+
+    result = guest(options)
+
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is True and domstate(name) == "running"
+    (warning,) = result["warnings"]
+    assert warning == (
+        f"guest {name} was defined meanwhile (by another run or by hand) after this run planned to create it: "
+        "the run planned again from what the host holds"
+    )
+    # the second plan updated the other run's definition to what this task declares
+    assert f"<log file='{tmp_path / 'serial.log'}'" in kvmtest.virsh("dumpxml", "--inactive", name)
+    assert guest(options)["changed"] is False
+
+
+def volume_xml(name: str, size: int, fmt: str) -> str:
+    return f"<volume><name>{name}</name><capacity>{size}</capacity><target><format type='{fmt}'/></target></volume>"
+
+
+def test_a_volume_libvirt_is_still_creating_is_waited_for(conn: Any, prefix: str, test_pool: dict[str, str]) -> None:
+    """Another run's copy into a volume of that name is under way: its size and data are not final yet."""
+    pool = conn.storagePoolLookupByName(test_pool["name"])
+    size = 512 * 1024 * 1024
+    source = pool.createXML(volume_xml(f"{prefix}src.raw", size, "raw"), 0)
+    with open(source.path(), "r+b") as data:  # written data, so that the copy takes a while
+        for _block in range(size // (4 << 20)):
+            data.write(os.urandom(4 << 20))
+    target = volume_xml(f"{prefix}dst.qcow2", size, "qcow2")
+    other = libvirt.open(kvmtest.SYSTEM_URI).storagePoolLookupByName(test_pool["name"])
+    copier = threading.Thread(target=lambda: other.createXMLFrom(target, source, 0))
+    copier.start()
+    assert kvmtest.wait_until(lambda: _storage.find_volume(pool, f"{prefix}dst.qcow2") is not None, 10, step=0.01)
+    assert _storage.being_built(_storage.find_volume(pool, f"{prefix}dst.qcow2")) is True
+
+    taken = _storage.create_volume(pool, f"{prefix}dst.qcow2", size, "qcow2")  # what this run would make
+
+    assert _storage.being_built(taken) is False  # returned once the copy was done, and took its volume
+    copier.join()
+    assert _storage.volume_facts(taken)["capacity"] == size
+
+
+# ---------------------------------------------------------------------------------------------- a full disk
+
+
+@pytest.fixture
+def small_pool(conn: Any, prefix: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A dir pool in a directory of a 24 MiB tmpfs of its own (the mount's root is outside the pool)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    kvmtest.run_cmd(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)])
+    name = f"{prefix}small"
+    path = mount / "pool"
+    path.mkdir()
+    pool = conn.storagePoolCreateXML(
+        f"<pool type='dir'><name>{name}</name><target><path>{path}</path></target></pool>", 0
+    )
+    try:
+        yield {"name": name, "path": str(path), "mount": str(mount)}
+    finally:
+        pool.destroy()
+        kvmtest.run_cmd(["umount", str(mount)])
+
+
+def image_of(path: Path, mib: int) -> dict[str, Any]:
+    path.write_bytes(os.urandom(mib << 20))
+    return {"src": str(path), "remote_src": True, "checksum": f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"}
+
+
+def test_an_image_larger_than_the_pools_free_space_fails_before_anything_is_written(
+    small_pool: dict[str, str], prefix: str, tmp_path: Path
+) -> None:
+    image = image_of(tmp_path / "big.raw", 32)
+    result = run_direct(VOLUME_ENTRY, {"pool": small_pool["name"], "name": f"{prefix}big.raw", **image}, False)
+
+    assert result["failed"] is True
+    assert result["msg"] == (f"pool {small_pool['name']}: 24MiB free, {image['src']} is 32MiB; nothing was written")
+    assert result["done"] == []
+    assert result["needed"] == 32 << 20 and result["available"] == 24 << 20
+    assert os.listdir(small_pool["path"]) == []
+
+
+def test_a_disk_that_fills_during_an_import_is_named_and_leaves_nothing(
+    small_pool: dict[str, str], prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone else takes 12 MiB of the 24 after the free space was read: the 16 MiB write hits ENOSPC."""
+    name = f"{prefix}data.raw"
+    task = {"pool": small_pool["name"], "name": name, **image_of(tmp_path / "data.raw", 16)}
+    filler = Path(small_pool["mount"], "filler")
+    monkeypatch.setenv("KVMFLEET_FAULT_AT", f"before:write {name}")
+    monkeypatch.setenv("KVMFLEET_FAULT_DO", f"fallocate -l 12M {filler}")
+
+    result = run_direct(VOLUME_ENTRY, task, False)
+
+    assert filler.exists()  # the fault fired
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"pool {small_pool['name']}: no space left on {small_pool['path']} while ")
+    assert "No space left on device" in result["msg"]
+    assert result["msg"].endswith("the partial file was removed and nothing is under the volume's name")
+    assert os.listdir(small_pool["path"]) == []  # no partial file, nothing under the name
+    filler.unlink()
+    rerun = run_direct(VOLUME_ENTRY, task, False)
+    assert rerun["changed"] is True and Path(small_pool["path"], name).stat().st_size == 16 << 20

@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -90,43 +92,56 @@ GUEST_STEPS = [
 ]
 
 
-@pytest.mark.parametrize("fault", GUEST_STEPS)
-def test_a_guests_run_killed_at_each_step_converges_on_the_first_rerun(
-    fault: str, conn: Any, prefix: str, tiny_image: Path, test_pool: dict[str, str], tmp_path: Path
-) -> None:
-    names = [f"{prefix}k{index}" for index in range(2)]
-    guests = [
+def declared_guests(names: list[str], image: Path, pool: dict[str, str], logs: Path) -> list[dict[str, Any]]:
+    """Running guests with a disk and a cloud-init seed each: every step a new guest has."""
+    return [
         kvmtest.tiny_guest(
             name,
-            tiny_image,
-            tmp_path / f"{name}.log",
-            disks=[{"pool": test_pool["name"], "size": "16MiB"}],
-            cloud_init={"user_data": {"users": [{"name": "admin"}]}, "pool": test_pool["name"]},
+            image,
+            logs / f"{name}.log",
+            disks=[{"pool": pool["name"], "size": "16MiB"}],
+            cloud_init={"user_data": {"users": [{"name": "admin"}]}, "pool": pool["name"]},
             state="running",
         )
         for name in names
     ]
-    killed({"kvmfleet.kvm.guests": {"guests": guests}}, fault)
 
-    converges(lambda: run_direct(GUESTS_ENTRY, {"guests": guests}, False))
 
+def holds_the_declared_guests(conn: Any, prefix: str, names: list[str], pool_of: dict[str, str]) -> None:
+    """Exactly the guests, running, their disk (a qcow2 image, so defined) and a whole seed each: nothing more."""
     domains = {name for name in kvmtest.domain_names() if name.startswith(prefix)}
     holds(domains, set(names), "domains")
     assert {kvmtest.virsh("domstate", name).strip() for name in names} == {"running"}
     declared = {f"{name}-vda.qcow2" for name in names} | {f"{name}-cidata.iso" for name in names}
-    pool = conn.storagePoolLookupByName(test_pool["name"])
+    pool = conn.storagePoolLookupByName(pool_of["name"])
     pool.refresh(0)
     holds({vol.name() for vol in pool.listAllVolumes() if vol.name().startswith(prefix)}, declared, "volumes")
-    files = {entry for entry in os.listdir(test_pool["path"]) if prefix in entry}
-    holds(files, declared, f"files in {test_pool['path']}")
-    for name in names:  # the seed is whole: a killed upload left no empty ISO the guest would boot with
+    files = {entry for entry in os.listdir(pool_of["path"]) if prefix in entry}
+    holds(files, declared, f"files in {pool_of['path']}")
+    for name in names:
+        disk = ET.fromstring(kvmtest.virsh("dumpxml", "--inactive", name)).find("devices/disk[@device='disk']")
+        assert disk.find("driver").get("type") == "qcow2", ET.tostring(disk)
+        # the seed is whole: a killed upload left no empty ISO the guest would boot with
         listing = subprocess.run(
-            ["isoinfo", "-J", "-f", "-i", f"{test_pool['path']}/{name}-cidata.iso"],
+            ["isoinfo", "-J", "-f", "-i", f"{pool_of['path']}/{name}-cidata.iso"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.split()
         assert "/user-data" in listing and "/meta-data" in listing, listing
+
+
+@pytest.mark.parametrize("fault", GUEST_STEPS)
+def test_a_guests_run_killed_at_each_step_converges_on_the_first_rerun(
+    fault: str, conn: Any, prefix: str, tiny_image: Path, test_pool: dict[str, str], tmp_path: Path
+) -> None:
+    names = [f"{prefix}k{index}" for index in range(2)]
+    guests = declared_guests(names, tiny_image, test_pool, tmp_path)
+    killed({"kvmfleet.kvm.guests": {"guests": guests}}, fault)
+
+    converges(lambda: run_direct(GUESTS_ENTRY, {"guests": guests}, False))
+
+    holds_the_declared_guests(conn, prefix, names, test_pool)
 
 
 # ---------------------------------------------------------------------------------------------- volume
@@ -182,3 +197,23 @@ def test_a_network_run_killed_before_its_start_is_started_by_the_rerun(
     assert kvmtest.virsh("net-info", name).count("yes") >= 2  # active and autostart
     pid = int(Path(f"/run/libvirt/network/{name}.pid").read_text())
     assert f"/var/lib/libvirt/dnsmasq/{name}.conf" in Path(f"/proc/{pid}/cmdline").read_text()
+
+
+# ---------------------------------------------------------------------------------------------- races
+
+
+def test_two_runs_at_once_on_the_same_new_guests_both_succeed_and_leave_what_was_declared(
+    conn: Any, prefix: str, tiny_image: Path, test_pool: dict[str, str], tmp_path: Path
+) -> None:
+    """Two ansible-playbook runs started together on this machine: the guests' locks make them take
+    turns, so the second plans from what the first finished and changes nothing."""
+    names = [f"{prefix}r{index}" for index in range(2)]
+    task = {"kvmfleet.kvm.guests": {"guests": declared_guests(names, tiny_image, test_pool, tmp_path)}}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(lambda _index: kvmtest.run_playbook([{"name": "task", **task}]), range(2)))
+
+    assert [run.rc for run in runs] == [0, 0], [run.result("task").get("msg") for run in runs]
+    assert sorted(run.result("task")["changed"] for run in runs) == [False, True]
+    holds_the_declared_guests(conn, prefix, names, test_pool)
+    third = kvmtest.run_playbook([{"name": "task", **task}]).result("task")
+    assert third["changed"] is False, third

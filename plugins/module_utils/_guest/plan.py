@@ -26,7 +26,12 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._host import judge_kvm, local_kvm_facts, parse_capabilities
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, is_local_uri, require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import (
+    define_new,
+    find,
+    is_local_uri,
+    require_libvirt,
+)
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     CONTROL,
     IMPOSSIBLE,
@@ -221,6 +226,9 @@ class GuestPlanner:
 
     def _dom(self) -> Any:
         return self.conn.lookupByName(self.name)
+
+    def _define_new(self, xml: str) -> None:
+        define_new(self.conn.defineXML, self.conn.lookupByName, self.name, xml, "guest")
 
     # ------------------------------------------------------------------ desired state completion
 
@@ -427,7 +435,7 @@ class GuestPlanner:
             gx.write_meta(root, "cloud-init", seed["hash"])
         xml = gx.to_string(root)
         plan.definition = xml
-        define = Action(f"define guest {self.name}", lambda: self.conn.defineXML(xml) and None)
+        define = Action(f"define guest {self.name}", lambda: self._define_new(xml))
         if plan.before_state == power.ABSENT:
             # a new guest is defined before its volumes and seed are made: a run killed in between leaves
             # a guest that names them (the rerun makes them, a removal finds them), never a volume of no
@@ -435,9 +443,7 @@ class GuestPlanner:
             if seed is None:
                 plan.actions.insert(0, define)
             else:
-                plan.actions.insert(
-                    0, Action(f"define guest {self.name}", lambda: self.conn.defineXML(unseeded) and None)
-                )
+                plan.actions.insert(0, Action(f"define guest {self.name}", lambda: self._define_new(unseeded)))
                 self._seed_action(plan, seed)
                 plan.add(f"record cloud-init seed {seed['hash']} in the definition", lambda: self._record_seed(seed))
         else:  # recreated: defined again after the old definition is gone

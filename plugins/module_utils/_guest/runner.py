@@ -4,14 +4,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._address import wait_all
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption, ValidationError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import (
+    ChangedUnderRun,
+    KvmFleetError,
+    NeedsOption,
+    ValidationError,
+)
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import GuestPlan, GuestPlanner, HostContext
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._locks import turns
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import run_actions
 
 MAX_PARALLEL = 4
@@ -73,23 +80,27 @@ def converge(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]], chec
 
     Plans run concurrently, a few at a time: each touches only its own guest and volumes, libvirt
     connections are thread-safe and the binding releases the GIL during calls, so N guest starts cost
-    little more than the slowest one.
+    little more than the slowest one. A real run holds each guest's lock (``_locks``) from its plan to
+    its last action: another run on this machine that changes the same guest waits its turn, then plans
+    from what this one left.
     """
     lv = require_libvirt()
-    plans = plan_all(conn, uri, guests)
     failures: dict[str, KvmFleetError] = {}
-    busy = [] if check_mode else [plan for plan in plans if plan.actions]
-    if len(busy) == 1:
-        execute(busy[0])
-    elif busy:
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(busy))) as pool:
-            futures = {pool.submit(execute, plan): plan for plan in busy}
-            for future, plan in futures.items():
-                error = future.exception()
-                if isinstance(error, KvmFleetError):
-                    failures[plan.name] = error
-                elif error is not None:
-                    raise error
+    names = [values["name"] for _path, values in guests]
+    with contextlib.nullcontext() if check_mode else turns(uri, "guest", names):
+        plans = plan_all(conn, uri, guests)
+        busy = [] if check_mode else [plan for plan in plans if plan.actions]
+        if len(busy) == 1:
+            execute(busy[0])
+        elif busy:
+            with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(busy))) as pool:
+                futures = {pool.submit(execute, plan): plan for plan in busy}
+                for future, plan in futures.items():
+                    error = future.exception()
+                    if isinstance(error, KvmFleetError):
+                        failures[plan.name] = error
+                    elif error is not None:
+                        raise error
     results = []
     for (_path, values), plan in zip(guests, plans):
         xml = None
@@ -110,9 +121,13 @@ def converge(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]], chec
             result.update(found.get(result["name"], {}))
         failures.update(timeouts)
     if failures:
-        failure = KvmFleetError(
+        # only guests another run made meanwhile: the whole task plans again (see _runner.connected)
+        stale = all(isinstance(error, ChangedUnderRun) for error in failures.values())
+        failure = (ChangedUnderRun if stale else KvmFleetError)(
             "; ".join(error.msg for error in failures.values()), guests=results, failed_guests=sorted(failures)
         )
-        failure.executed = bool(busy)
+        failure.executed = any(plan.name not in failures for plan in busy) or any(
+            error.executed for error in failures.values()
+        )
         raise failure
     return results

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption, ValidationError
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import define_new, find, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._network import xml as nx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._network.options import IP, NETWORK_MODULE, RESTART
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
@@ -196,7 +196,10 @@ class NetworkPlanner:
                 plan.diff.add(key, None, value)
         if self.want["forward"] is None:
             plan.diff.add("forward", None, want["forward"])
-        plan.add(f"define network {self.name}", lambda: self.conn.networkDefineXML(xml))
+        plan.add(
+            f"define network {self.name}",
+            lambda: define_new(self.conn.networkDefineXML, self.conn.networkLookupByName, self.name, xml, "network"),
+        )
         if self.want["autostart"]:
             plan.add("enable autostart", lambda: self._net().setAutostart(1))
         if self.want["state"] == ACTIVE:

@@ -20,7 +20,12 @@ import xml.etree.ElementTree as ET
 from typing import Any, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption, ValidationError
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, is_local_uri, require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import (
+    define_new,
+    find,
+    is_local_uri,
+    require_libvirt,
+)
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, IMPOSSIBLE, LIVE, NEXT_BOOT
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import DIRECTORY_TYPES
@@ -127,7 +132,16 @@ class PoolPlanner:
         for key, value in shape["source"].items():
             if value is not None:
                 self.plan.diff.add(f"source.{key}", None, value, NEXT_BOOT)
-        self.plan.add(f"define {shape['type']} pool {self.name}", lambda: self.conn.storagePoolDefineXML(xml, 0))
+        self.plan.add(
+            f"define {shape['type']} pool {self.name}",
+            lambda: define_new(
+                lambda text: self.conn.storagePoolDefineXML(text, 0),
+                self.conn.storagePoolLookupByName,
+                self.name,
+                xml,
+                "pool",
+            ),
+        )
         if self.want["build"]:
             self._plan_build(shape, new=True)
         if self.want["state"] == "active":

@@ -13,6 +13,7 @@ import io
 import mmap
 import queue
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, Optional
@@ -130,9 +131,48 @@ def find_volume(pool: Any, name: str) -> Optional[Any]:
     return find(pool.storageVolLookupByName, name)
 
 
+BUILD_WAIT = 120.0  # seconds another run's volume creation is waited for
+BUILD_POLL = 0.25
+
+
+def being_built(vol: Any) -> bool:
+    """Whether libvirt is still creating ``vol`` (another run's create or copy is under way).
+
+    libvirt keeps no such flag in a volume's XML; it refuses a download of a volume it is still
+    building, so a one-byte download, aborted at once, tells.
+    """
+    lv = require_libvirt()
+    stream = vol.connect().newStream(0)
+    try:
+        vol.download(stream, 0, 1, 0)
+    except lv.libvirtError as exc:
+        return exc.get_error_code() == lv.VIR_ERR_OPERATION_INVALID and "being allocated" in str(
+            exc.get_error_message()
+        )
+    with contextlib.suppress(lv.libvirtError):
+        stream.abort()
+    return False
+
+
+def wait_built(vol: Any, timeout: float = BUILD_WAIT) -> None:
+    """Return once libvirt has finished creating ``vol``; fail naming it after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while being_built(vol):
+        if time.monotonic() >= deadline:
+            raise KvmFleetError(f"volume {vol.name()} is still being created (by another run) after {timeout:g} s")
+        time.sleep(BUILD_POLL)
+
+
 def volume_facts(vol: Any) -> dict[str, Any]:
-    """Capacity (bytes), allocation, format, path and backing file of a volume."""
+    """Capacity (bytes), allocation, format, path and backing file of a volume.
+
+    A volume of no bytes may be one another run has just begun to create (its file is there, its header
+    not yet): it is waited for, so that its size and format are not read from a file half made.
+    """
     facts = read_volume(vol.XMLDesc(0))
+    if facts["capacity"] == 0:
+        wait_built(vol)
+        facts = read_volume(vol.XMLDesc(0))  # also when the build ended between the two reads
     facts["path"] = vol.path()
     return facts
 
@@ -201,6 +241,7 @@ def create_volume(
         if exc.get_error_code() == lv.VIR_ERR_STORAGE_VOL_EXIST:
             vol = find_volume(pool, name)
             if vol is not None:
+                wait_built(vol)  # another run's, maybe still under way
                 facts = volume_facts(vol)
                 if (
                     facts["capacity"] == capacity

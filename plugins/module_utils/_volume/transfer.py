@@ -41,6 +41,7 @@ from ansible.module_utils.urls import open_url
 from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import DIRECTORY_TYPES
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._units import format_size
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops
 
 QCOW2_MAGIC = b"QFI\xfb"
@@ -230,6 +231,39 @@ def partial_name(name: str) -> str:
     return f"{partial_prefix(name)}{int(time.time())}-{secrets.token_hex(4)}"
 
 
+class NoSpace(KvmFleetError):
+    """The pool has not the room for an image."""
+
+
+def check_room(pool: Any, length: Optional[int], what: str) -> None:
+    """Fail before anything is written when the pool's free space (read now) is less than the image."""
+    if length is None:  # the length is learnt on the way; a full pool is reported when it fills
+        return
+    pool.refresh(0)
+    available = pool.info()[3]
+    if available < length:
+        raise NoSpace(
+            f"pool {pool.name()}: {format_size(available)} free, {what} is {format_size(length)}; nothing was written",
+            pool=pool.name(),
+            available=available,
+            needed=length,
+        )
+
+
+def _full(exc: TransferFailed, pool: Any, what: str, written: str) -> KvmFleetError:
+    """A transfer that broke off on a full disk, named as such; any other failure unchanged."""
+    cause = exc.__cause__
+    if not (isinstance(cause, OSError) and cause.errno == errno.ENOSPC):
+        return exc
+    with contextlib.suppress(Exception):
+        pool.refresh(0)
+    return NoSpace(
+        f"pool {pool.name()}: no space left on {written} while {what} was written ({exc.msg}); the partial "
+        "file was removed and nothing is under the volume's name",
+        pool=pool.name(),
+    )
+
+
 def import_direct(values: dict[str, Any], pool: Any, directory: str, name: str) -> None:
     """Write, verify and link the image into a local pool directory; refresh the pool."""
     what = values["url"] or values["src"]
@@ -239,10 +273,15 @@ def import_direct(values: dict[str, Any], pool: Any, directory: str, name: str) 
     partial = os.path.join(directory, partial_name(name))
     source, length = open_source(values)
     try:
+        check_room(pool, length, what)
+        _faults.point(f"write {name}")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             _hold(fd)  # until the file is linked or removed: a rerun removes only partial files nobody holds
-            _size, digest = copy_hashed(source, fd, algorithm, length, what)
+            try:
+                _size, digest = copy_hashed(source, fd, algorithm, length, what)
+            except TransferFailed as exc:
+                raise _full(exc, pool, what, directory) from exc
             verify(values["checksum"], digest, what)
             os.fsync(fd)
             _check_format(values, image_format(partial), what)
@@ -356,6 +395,7 @@ def import_stream(conn: Any, values: dict[str, Any], pool: Any, name: str, kind:
             verify(values["checksum"], spooled, what)  # a wrong image fails before anything is uploaded
             spool.seek(0)
             source = spool
+        check_room(pool, length, what)  # the staging volume alone needs that much
         chunks = ops.read_ahead(source)
         stack.callback(chunks.close)
         first = next(chunks, b"")

@@ -9,7 +9,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils import _libvirt, _runner
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import ChangedUnderRun, KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.module import GUEST_ENTRY, GUESTS_ENTRY
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._host_info import HOST_INFO_ENTRY
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import OptionTable
@@ -193,3 +193,19 @@ def test_a_daemon_that_stays_away_is_named_with_the_option(monkeypatch: pytest.M
         f"the connection to {uri} was lost during the run and could not be opened again within 1 s "
         f"(reconnect_timeout): cannot connect to libvirt at {uri}"
     )
+
+
+def test_an_object_made_meanwhile_by_another_run_is_planned_again() -> None:
+    runs: list[int] = []
+
+    def work(_conn: Any, _invocation: Any) -> dict[str, Any]:
+        runs.append(1)
+        if len(runs) == 1:
+            raise ChangedUnderRun("guest g was defined meanwhile (by another run or by hand)")
+        return {"changed": False}
+
+    result = run_direct(entry_of(work), {"uri": TEST_URI}, check_mode=False)
+    assert len(runs) == 2 and result["changed"] is False  # the define that found it did nothing
+    assert result["warnings"] == [
+        "guest g was defined meanwhile (by another run or by hand): the run planned again from what the host holds"
+    ]

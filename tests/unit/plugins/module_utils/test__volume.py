@@ -272,14 +272,14 @@ def test_verify_mismatch_names_checksum() -> None:
         transfer.verify(SHA, "00" * 32, "x")
 
 
-def test_direct_import_of_a_bad_file_leaves_nothing(tmp_path: Path) -> None:
+def test_direct_import_of_a_bad_file_leaves_nothing(conn: Any, tmp_path: Path) -> None:
     image = tmp_path / "img.raw"
     image.write_bytes(b"data" * 1000)
     pool_dir = tmp_path / "pool"
     pool_dir.mkdir()
     want = {"url": None, "src": str(image), "checksum": SHA, "format": None}
     with pytest.raises(transfer.ChecksumMismatch):
-        transfer.import_direct(want, None, str(pool_dir), "v.img")
+        transfer.import_direct(want, conn.storagePoolLookupByName("default-pool"), str(pool_dir), "v.img")
     assert list(pool_dir.iterdir()) == []
 
 
@@ -330,15 +330,27 @@ def test_verified_copy_is_a_reflink_where_the_filesystem_has_them(
     assert pool.calls == calls
 
 
-def test_direct_import_refuses_a_format_mismatch(tmp_path: Path) -> None:
+def test_direct_import_refuses_a_format_mismatch(conn: Any, tmp_path: Path) -> None:
     image = tmp_path / "img.raw"
     image.write_bytes(b"raw data")
     pool_dir = tmp_path / "pool"
     pool_dir.mkdir()
     want = {"url": None, "src": str(image), "checksum": "sha256:" + hashlib.sha256(b"raw data").hexdigest()}
     with pytest.raises(Exception, match=r"format: .* is a raw image, not qcow2"):
-        transfer.import_direct({**want, "format": "qcow2"}, None, str(pool_dir), "v.img")
+        pool = conn.storagePoolLookupByName("default-pool")
+        transfer.import_direct({**want, "format": "qcow2"}, pool, str(pool_dir), "v.img")
     assert list(pool_dir.iterdir()) == []
+
+
+def test_an_image_larger_than_the_free_space_is_refused_before_a_file_is_made(conn: Any, tmp_path: Path) -> None:
+    pool = conn.storagePoolLookupByName("default-pool")
+    free = pool.info()[3]
+    with pytest.raises(transfer.NoSpace) as caught:
+        transfer.check_room(pool, free + 1, "big.img")
+    assert caught.value.msg.startswith("pool default-pool: ") and "free, big.img is " in caught.value.msg
+    assert caught.value.details == {"pool": "default-pool", "available": free, "needed": free + 1}
+    transfer.check_room(pool, free, "fits.img")
+    transfer.check_room(pool, None, "unknown length")  # learnt on the way: a full disk is reported then
 
 
 # ---------------------------------------------------------------------------------------------- planner
