@@ -170,6 +170,34 @@ def test_an_import_killed_before_its_link_leaves_no_partial_file_after_the_rerun
     assert Path(test_pool["path"], name).read_bytes() == image.read_bytes()
 
 
+def test_a_stream_import_killed_during_its_upload_leaves_no_staging_volume_after_the_rerun(
+    conn: Any, prefix: str, test_pool: dict[str, str], tmp_path: Path
+) -> None:
+    """The staging volume a killed stream import left is this machine's: the rerun deletes it at once."""
+    image = tmp_path / "image.raw"
+    image.write_bytes(os.urandom(4 * 1024 * 1024))
+    digest = subprocess.run(["sha256sum", str(image)], capture_output=True, text=True, check=True).stdout.split()[0]
+    name = f"{prefix}streamed.raw"
+    task = {
+        "pool": test_pool["name"],
+        "name": name,
+        "src": str(image),
+        "remote_src": True,
+        "transfer": "stream",
+        "checksum": f"sha256:{digest}",
+    }
+    killed({"kvmfleet.kvm.volume": task}, f"before:upload {name}")
+    pool = conn.storagePoolLookupByName(test_pool["name"])
+    pool.refresh(0)
+    assert any(vol.name().startswith(f".{name}") for vol in pool.listAllVolumes())  # the killed run's
+
+    converges(lambda: run_direct(VOLUME_ENTRY, task, False))
+
+    pool.refresh(0)
+    holds({vol.name() for vol in pool.listAllVolumes() if prefix in vol.name()}, {name}, "volumes")
+    assert Path(test_pool["path"], name).read_bytes() == image.read_bytes()
+
+
 # ---------------------------------------------------------------------------------------------- network
 
 

@@ -11,6 +11,7 @@ once per pool and a new checksum means a new volume (the base-image cache).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from typing import Any, Optional
@@ -18,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import is_local_uri, require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._locks import turns
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, LIVE
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import DIRECTORY_TYPES
@@ -277,11 +279,16 @@ class VolumePlanner:
 
 
 def converge(conn: Any, uri: str, values: dict[str, Any], check_mode: bool) -> dict[str, Any]:
-    planner = VolumePlanner(conn, uri, values, check_mode)
-    plan = planner.make()
-    if not check_mode:
-        plan.execute()
-        if values["state"] == "present" and plan.changed:
-            facts = ops.volume_facts(planner.volume())
-            planner.facts.update(capacity=facts["capacity"], format=facts["format"], path=facts["path"])
+    """Plan and (unless check mode) execute. A real run holds the volume's lock from its plan to its last
+    action (an image of the base-image cache, named after its checksum, by that checksum): runs on this
+    machine that change the same volume take turns."""
+    key = f"{values['pool']}/{values['name'] or values['checksum']}"
+    with contextlib.nullcontext() if check_mode else turns(uri, "volume", [key]):
+        planner = VolumePlanner(conn, uri, values, check_mode)
+        plan = planner.make()
+        if not check_mode:
+            plan.execute()
+    if not check_mode and values["state"] == "present" and plan.changed:
+        facts = ops.volume_facts(planner.volume())
+        planner.facts.update(capacity=facts["capacity"], format=facts["format"], path=facts["path"])
     return plan.result(**planner.facts)

@@ -29,6 +29,7 @@ import hashlib
 import os
 import queue
 import secrets
+import socket
 import tempfile
 import threading
 import time
@@ -226,9 +227,20 @@ def partial_prefix(name: str) -> str:
     return f".{name}.kvmfleet-part-"
 
 
+def machine_tag() -> str:
+    """A short tag of the machine that runs the import (its machine id, else its host name)."""
+    try:
+        with open("/etc/machine-id", encoding="ascii") as handle:
+            identity = handle.read().strip()
+    except OSError:
+        identity = ""
+    return hashlib.sha256((identity or socket.gethostname()).encode()).hexdigest()[:8]
+
+
 def partial_name(name: str) -> str:
-    """A hidden name for the unverified data of ``name``: when it was started, and a random part."""
-    return f"{partial_prefix(name)}{int(time.time())}-{secrets.token_hex(4)}"
+    """A hidden name for the unverified data of ``name``: when it was started, by which machine, and a
+    random part."""
+    return f"{partial_prefix(name)}{int(time.time())}-{machine_tag()}-{secrets.token_hex(4)}"
 
 
 class NoSpace(KvmFleetError):
@@ -343,21 +355,25 @@ def remove_stale_partials(directory: str, name: str) -> None:
 def remove_stale_staging(pool: Any, name: str) -> None:
     """Delete the hidden staging volumes of ``name`` that a killed stream import left in ``pool``.
 
-    Stale: no write for STALE_PARTIAL seconds where the pool reports a modification time (pools of
-    files), else started more than STALE_UNTIMED seconds ago (the time in the name); a staging
-    volume of an import in progress elsewhere is left alone.
+    One this machine started is stale at once: the caller holds the volume's lock (``_locks``), so no
+    other run on this machine is writing it. One of another machine is stale after no write for
+    STALE_PARTIAL seconds where the pool reports a modification time (pools of files), else when it
+    was started more than STALE_UNTIMED seconds ago (the time in the name); a staging volume of an
+    import in progress elsewhere is left alone.
     """
     lv = ops.require_libvirt()
-    prefix, now = partial_prefix(name), time.time()
+    prefix, now, mine = partial_prefix(name), time.time(), machine_tag()
     with contextlib.suppress(lv.libvirtError):
         pool.refresh(0)
     for vol in pool.listAllVolumes(0):
         if not vol.name().startswith(prefix):
             continue
-        started = vol.name()[len(prefix) :].split("-", 1)[0]
+        started, _sep, rest = vol.name()[len(prefix) :].partition("-")
         with contextlib.suppress(lv.libvirtError):
             mtime = ET.fromstring(vol.XMLDesc(0)).findtext("target/timestamps/mtime")
-            if mtime:
+            if rest.startswith(f"{mine}-"):
+                stale = True
+            elif mtime:
                 stale = now - float(mtime) > STALE_PARTIAL
             else:
                 stale = not started.isdigit() or now - int(started) > STALE_UNTIMED
@@ -404,6 +420,7 @@ def import_stream(conn: Any, values: dict[str, Any], pool: Any, name: str, kind:
         digest, counted = hashlib.new(algorithm), [0]
         vol = ops.create_volume(pool, staging, max(length, 1), "raw", allocation=0)
         try:
+            _faults.point(f"upload {name}")
             try:
                 ops.upload_chunks(conn, vol, _limited(_prepend(first, chunks), length, digest, counted), length)
             except KvmFleetError:

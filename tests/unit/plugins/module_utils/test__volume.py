@@ -437,18 +437,16 @@ def test_qcow2_image_into_a_logical_pool_is_refused_before_any_volume(conn: Any,
 
 
 def test_stale_staging_volumes_of_killed_runs_are_deleted(lvm_pool: Any) -> None:
-    """The test driver reports no modification time (as LVM): the start time in the name decides."""
-    old = int(time.time() - transfer.STALE_UNTIMED - 5)
-    names = [
-        f".v.img.kvmfleet-part-{old}-dead",
-        f"{transfer.partial_name('v.img')}",
-        ".w.img.kvmfleet-part-1-x",
-        "v.img",
-    ]
-    for name in names:
+    """The test driver reports no modification time (as LVM): for another machine's staging volumes the
+    start time in the name decides; this machine's are a killed run's (the caller holds the lock)."""
+    old, now = int(time.time() - transfer.STALE_UNTIMED - 5), int(time.time())
+    deleted = [f".v.img.kvmfleet-part-{old}-0badcafe-dead", transfer.partial_name("v.img")]
+    kept = [f".v.img.kvmfleet-part-{now}-0badcafe-busy", ".w.img.kvmfleet-part-1-x", "v.img"]
+    assert transfer.partial_name("v.img").split("-")[-2] == transfer.machine_tag()
+    for name in deleted + kept:
         ops.create_volume(lvm_pool, name, 1024**2, "raw")
     transfer.remove_stale_staging(lvm_pool, "v.img")
-    assert sorted(vol.name() for vol in lvm_pool.listAllVolumes(0)) == sorted(names[1:])
+    assert sorted(vol.name() for vol in lvm_pool.listAllVolumes(0)) == sorted(kept)
 
 
 # ---------------------------------------------------------------------------------------------- check mode
