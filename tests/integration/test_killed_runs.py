@@ -26,6 +26,7 @@ import kvmtest
 import pytest
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.module import GUESTS_ENTRY
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.module import POOL_ENTRY
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import run_direct
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.module import VOLUME_ENTRY
 
@@ -196,6 +197,45 @@ def test_a_stream_import_killed_during_its_upload_leaves_no_staging_volume_after
     pool.refresh(0)
     holds({vol.name() for vol in pool.listAllVolumes() if prefix in vol.name()}, {name}, "volumes")
     assert Path(test_pool["path"], name).read_bytes() == image.read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------- pool
+
+POOL_STEPS = ["before:define dir pool", "before:create directory", "before:start pool", "before:set pool"]
+
+
+@pytest.mark.parametrize("fault", POOL_STEPS)
+def test_a_pool_run_killed_at_each_step_converges_on_the_first_rerun(
+    fault: str, conn: Any, prefix: str, tmp_path: Path
+) -> None:
+    name, target = f"{prefix}pool", tmp_path / "pool"
+    options = {"name": name, "type": "dir", "target": str(target), "state": "active", "autostart": True}
+    try:
+        killed({"kvmfleet.kvm.pool": options}, fault)
+
+        converges(lambda: run_direct(POOL_ENTRY, options, False))
+
+        pools = {p.name() for p in conn.listAllStoragePools() if p.name().startswith(prefix)}
+        holds(pools, {name}, "pools")
+        pool = conn.storagePoolLookupByName(name)
+        assert pool.isActive() and pool.autostart() and target.is_dir()
+    finally:
+        run_direct(POOL_ENTRY, {"name": name, "state": "absent"}, False)
+
+
+def test_a_pool_removal_killed_after_the_stop_is_finished_by_the_rerun(conn: Any, prefix: str, tmp_path: Path) -> None:
+    name = f"{prefix}gone"
+    created = run_direct(
+        POOL_ENTRY, {"name": name, "type": "dir", "target": str(tmp_path / "p"), "state": "active"}, False
+    )
+    assert created["changed"] is True
+    options = {"name": name, "state": "absent"}
+    killed({"kvmfleet.kvm.pool": options}, "before:remove the definition")
+    assert not conn.storagePoolLookupByName(name).isActive()  # stopped, still defined
+
+    converges(lambda: run_direct(POOL_ENTRY, options, False))
+
+    holds({p.name() for p in conn.listAllStoragePools() if p.name().startswith(prefix)}, set(), "pools")
 
 
 # ---------------------------------------------------------------------------------------------- network

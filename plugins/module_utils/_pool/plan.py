@@ -423,7 +423,8 @@ class PoolPlanner:
 
     def _remove(self, pool: Any) -> None:
         active = bool(pool.isActive())
-        kind = self._persistent(pool)["type"]
+        persistent = self._persistent(pool)
+        kind = persistent["type"]
         volumes = self._volumes(pool, active)
         self.plan.diff.add("state", "active" if active else "inactive", "absent", CONTROL)
         if volumes is None or volumes:
@@ -440,7 +441,10 @@ class PoolPlanner:
             self.plan.add(f"delete the volumes of pool {self.name}", self._delete_volumes)
         if active:
             self.plan.add(f"stop pool {self.name}", lambda: self._pool().destroy())
-        if kind in ("dir", "fs", "netfs", "logical"):
+        # a directory an earlier run removed (it was killed before the undefine) is not removed again
+        gone = self.local and kind in DIRECTORY_TYPES and bool(persistent["target"])
+        gone = gone and not active and not os.path.isdir(persistent["target"])
+        if kind in ("dir", "fs", "netfs", "logical") and not gone:
             what = "volume group" if kind == "logical" else "directory"
             self.plan.add(f"remove the pool's {what}", self._delete_storage)
         self.plan.add(f"remove the definition of pool {self.name}", lambda: self._pool().undefine())
@@ -456,8 +460,11 @@ class PoolPlanner:
         try:
             self._pool().delete(0)
         except self.lv.libvirtError as exc:
-            if exc.get_error_code() != self.lv.VIR_ERR_NO_SUPPORT:
-                raise
+            if exc.get_error_code() == self.lv.VIR_ERR_NO_SUPPORT:
+                return
+            if "No such file or directory" in str(exc.get_error_message()):  # removed already (a remote host)
+                return
+            raise
 
 
 def converge(conn: Any, uri: str, values: dict[str, Any], check_mode: bool) -> dict[str, Any]:
