@@ -165,6 +165,8 @@ def up(size: int = 3) -> Fleet:
             NETWORK,
             "--ip",
             host.address,
+            "--mac-address",  # as a real host's, the same after a restart (neighbour caches stay right)
+            "02:00:" + ":".join(f"{int(part):02x}" for part in host.address.split(".")),
             "--privileged",
             "--systemd=always",
             "-v",

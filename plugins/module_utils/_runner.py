@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -145,20 +146,44 @@ def _attempt(work: Work, invocation: Any, readonly: bool) -> tuple[Any, bool]:
     return outcome, lost
 
 
+def _opens(uri: str, readonly: bool, seconds: float) -> Optional[ConnectionFailed]:
+    """Whether ``uri`` opens within ``seconds``: None if it does, else why not.
+
+    The attempt runs in a thread of its own: a TCP connect to a host that is gone (no ARP answer) blocks
+    for a minute or more before the kernel gives up. An attempt given up on closes what it opens later.
+    """
+    box: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            conn = connect(uri, readonly=readonly)
+        except ConnectionFailed as exc:
+            box["error"] = exc
+            return
+        conn.close()
+        box["opened"] = True
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(max(seconds, 0.0))
+    if box.get("opened"):
+        return None
+    return box.get("error") or ConnectionFailed(f"no answer from {uri} within {seconds:.1f} s", uri=uri)
+
+
 def _reconnected(uri: str, readonly: bool, timeout: int) -> None:
     """Wait until ``uri`` takes connections again (libvirtd restarting), up to ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            connect(uri, readonly=readonly).close()
+        error = _opens(uri, readonly, max(deadline - time.monotonic(), RECONNECT_POLL))
+        if error is None:
             return
-        except ConnectionFailed as exc:
-            if time.monotonic() >= deadline:
-                raise ConnectionFailed(
-                    f"the connection to {uri} was lost during the run and could not be opened again within "
-                    f"{timeout} s (reconnect_timeout): {exc.msg}",
-                    uri=uri,
-                ) from exc
+        if time.monotonic() + RECONNECT_POLL >= deadline:
+            raise ConnectionFailed(
+                f"the connection to {uri} was lost during the run and could not be opened again within "
+                f"{timeout} s (reconnect_timeout): {error.msg}",
+                uri=uri,
+            ) from error
         time.sleep(RECONNECT_POLL)
 
 
@@ -187,7 +212,13 @@ def connected(work: Work, invocation: Any, readonly: bool) -> dict[str, Any]:
     uri, timeout = invocation.params["uri"], invocation.params.get("reconnect_timeout") or 0
     why = None
     if lost and timeout:
-        _reconnected(uri, readonly, timeout)
+        try:
+            _reconnected(uri, readonly, timeout)
+        except ConnectionFailed as exc:  # the host is gone: say also what the lost attempt had done
+            details = outcome.details if isinstance(outcome, KvmFleetError) else {}
+            raise ConnectionFailed(
+                f"{exc.msg}; when it was lost: {_words(outcome)}", **{**details, **exc.details}
+            ) from exc
         why = f"the connection to {uri} was lost during the run ({_words(outcome)}); it was opened again and"
     elif isinstance(outcome, ChangedUnderRun):
         why = f"{outcome.msg}:"

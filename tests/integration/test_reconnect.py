@@ -8,10 +8,13 @@ process (``run_direct``, as in Ansible's worker).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import fleet as fleet_helpers
@@ -36,18 +39,36 @@ class Target:
 
 
 @pytest.fixture
-def hv1(fleet: Any) -> Iterator[Target]:
-    """The first fleet hypervisor and a fresh name prefix; afterwards its daemon runs and the guests are
-    removed, over a new connection (the test's restarts kill older ones)."""
-    host = fleet.hosts[0]
-    target = Target(host.name, host.uri, kvmtest.random_prefix())
-    yield target
-    subprocess.run(["podman", "exec", host.name, *START.split()], check=True)
-    conn = connect(host.uri)
-    try:
-        fleet_helpers.clean({host.name: conn}, target.prefix)
-    finally:
-        conn.close()
+def targets(fleet: Any) -> Iterator[list[Target]]:
+    """The fleet hypervisors with a fresh name prefix; afterwards each runs (a stopped container is started
+    again) with its daemon, and the test's guests are removed, over new connections (the test's restarts
+    kill older ones)."""
+    prefix = kvmtest.random_prefix()
+    found = [Target(host.name, host.uri, prefix) for host in fleet.hosts]
+    yield found
+    for target in found:
+        if kvmtest.run_cmd(["podman", "inspect", "--format", "{{.State.Running}}", target.name]).strip() != "true":
+            started_again(target)
+        subprocess.run(["podman", "exec", target.name, *START.split()], check=True)
+        conn = connect(target.uri)
+        try:
+            fleet_helpers.clean({target.name: conn}, prefix)
+        finally:
+            conn.close()
+
+
+def started_again(target: Target) -> None:
+    """Start a stopped container and wait until its libvirtd takes connections (asked from inside first:
+    a connect to its address before its network is up waits a minute for the kernel to give up)."""
+    kvmtest.run_cmd(["podman", "start", target.name])
+    listening = ["podman", "exec", target.name, "systemctl", "is-active", "--quiet", "libvirtd-tcp.socket"]
+    assert kvmtest.wait_until(lambda: subprocess.run(listening, check=False).returncode == 0, 60), target.name
+    connect(target.uri).close()
+
+
+@pytest.fixture
+def hv1(targets: list[Target]) -> Target:
+    return targets[0]
 
 
 def guest(options: dict[str, Any]) -> dict[str, Any]:
@@ -131,7 +152,7 @@ def test_a_running_guest_keeps_its_qemu_through_a_restart_during_an_update(
 
 def test_a_daemon_down_for_a_while_is_waited_for(hv1: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     """Stopped with its sockets (nothing takes connections), started again 3 s later."""
-    later = f"systemd-run --on-active=3 {START}"
+    later = f"systemd-run --on-active=3 --timer-property=AccuracySec=100ms {START}"
     options, result = new_guest_faulted(hv1, monkeypatch, "down", f"podman exec {hv1.name} sh -c '{STOP} && {later}'")
 
     assert not result.get("failed"), result.get("msg")
@@ -166,3 +187,51 @@ def test_a_daemon_that_does_not_come_back_in_time_is_a_clear_failure(
         f"the connection to {hv1.uri} was lost during the run and could not be opened again within 2 s "
         "(reconnect_timeout): cannot connect to libvirt"
     ), result["msg"]
+    assert result["done"] == [f"define guest {hv1.prefix}gone"]  # what the lost attempt had done
+
+
+def test_a_hypervisor_lost_mid_run_fails_alone_says_what_was_done_and_the_rerun_converges(
+    fleet: Any, targets: list[Target], tmp_path: Path
+) -> None:
+    """A play on two hypervisors; one's container is stopped as its guest is about to start."""
+    hv1, hv2 = targets[:2]
+    options = {
+        **kvmtest.fleet_guest("{{ prefix }}{{ inventory_hostname }}", "{{ hypervisor_uri }}"),
+        "reconnect_timeout": 3,
+    }
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "two hypervisors",
+                    "hosts": f"{hv1.name},{hv2.name}",
+                    "connection": "local",
+                    "gather_facts": False,
+                    "vars": {"prefix": hv1.prefix, "ansible_python_interpreter": sys.executable},
+                    "tasks": [{"name": "guest", "kvmfleet.kvm.guest": options}],
+                }
+            ]
+        )
+    )
+    env = {"KVMFLEET_FAULT_AT": "before:start the guest", "KVMFLEET_FAULT_DO": f"podman stop -t 0 {hv2.name}"}
+
+    run = kvmtest.ansible_playbook(playbook, fleet.inventory, env=env)
+
+    results = run.data["plays"][0]["tasks"][0]["hosts"]
+    assert not results[hv1.name].get("failed"), results[hv1.name].get("msg")
+    assert results[hv1.name]["changed"] is True and domstate(hv1, f"{hv1.prefix}{hv1.name}") == "running"
+    lost = results[hv2.name]
+    assert lost["failed"] is True
+    assert lost["msg"].startswith(f"the connection to {hv2.uri} was lost during the run and could not be opened")
+    assert lost["done"] == [f"define guest {hv2.prefix}{hv2.name}"]  # what was done before the loss
+
+    started_again(hv2)
+    rerun = kvmtest.ansible_playbook(playbook, fleet.inventory)
+    again = kvmtest.ansible_playbook(playbook, fleet.inventory)
+
+    assert rerun.rc == 0 and again.rc == 0, rerun.stdout[-2000:]
+    changed = {host: result["changed"] for host, result in rerun.data["plays"][0]["tasks"][0]["hosts"].items()}
+    assert changed == {hv1.name: False, hv2.name: True}  # hv2's guest, defined before the loss, is started
+    assert not any(result["changed"] for result in again.data["plays"][0]["tasks"][0]["hosts"].values())
+    assert domstate(hv2, f"{hv2.prefix}{hv2.name}") == "running"

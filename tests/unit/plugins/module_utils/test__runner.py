@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -186,13 +188,16 @@ def test_a_daemon_that_stays_away_is_named_with_the_option(monkeypatch: pytest.M
 
     monkeypatch.setattr(_runner, "connect", connect_once)
     monkeypatch.setattr(_runner, "RECONNECT_POLL", 0.01)
-    work, _runs = flaky(KvmFleetError("lost"), then={"changed": False})
+    work, _runs = flaky(executed("g: start the guest failed: End of file"), then={"changed": False})
     result = run_direct(entry_of(work), {"uri": uri, "reconnect_timeout": 1}, check_mode=False)
     assert result["failed"] is True
     assert result["msg"].startswith(
         f"the connection to {uri} was lost during the run and could not be opened again within 1 s "
         f"(reconnect_timeout): cannot connect to libvirt at {uri}"
     )
+    # what the lost attempt had done and where it stopped
+    assert result["msg"].endswith("; when it was lost: g: start the guest failed: End of file")
+    assert result["done"] == ["define guest g"] and result["uri"] == uri
 
 
 def test_an_object_made_meanwhile_by_another_run_is_planned_again() -> None:
@@ -209,3 +214,19 @@ def test_an_object_made_meanwhile_by_another_run_is_planned_again() -> None:
     assert result["warnings"] == [
         "guest g was defined meanwhile (by another run or by hand): the run planned again from what the host holds"
     ]
+
+
+def test_a_reconnect_to_a_host_that_does_not_answer_is_given_up_on_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TCP connect to a host that is gone blocks for a minute; the timeout still holds."""
+    release = threading.Event()
+
+    def hangs(_target: str, readonly: bool = False) -> Any:
+        release.wait(10)
+        return _libvirt.connect(TEST_URI, readonly)
+
+    monkeypatch.setattr(_runner, "connect", hangs)
+    start = time.monotonic()
+    error = _runner._opens("qemu+tcp://gone/system", False, 0.2)
+    assert 0.2 <= time.monotonic() - start < 2
+    assert error is not None and error.msg == "no answer from qemu+tcp://gone/system within 0.2 s"
+    release.set()
