@@ -20,9 +20,10 @@ import shlex
 import signal
 import subprocess
 import threading
-from typing import Callable
+from typing import Callable, TypeVar
 
 ENV = "KVMFLEET_FAULT_AT"
+T = TypeVar("T")
 DO = "KVMFLEET_FAULT_DO"
 
 
@@ -69,12 +70,12 @@ def point(step: str) -> None:
         _fault()
 
 
-def run(description: str, action: Callable[[], None]) -> None:
-    """Run one action of a plan, through the fault point set for it if any."""
+def run(description: str, action: Callable[[], T]) -> T:
+    """Run one action of a plan, through the fault point set for it if any; its result."""
     wanted = os.environ.get(ENV)
     if wanted:
         point(description)
         when, _sep, step = wanted.partition(":")
         if when == "during" and description.startswith(step):
             threading.Timer(float(os.environ.get("KVMFLEET_FAULT_DELAY", "0.1")), _fault).start()
-    action()
+    return action()

@@ -282,3 +282,46 @@ def test_the_hypervisor_record_labels_and_maintenance(
     finally:
         reset = {"uri": hv3.uri, "labels": [], "reserved_memory": "1GiB", "maintenance": False}
         assert not play([{"name": "reset", "kvmfleet.kvm.hypervisor": reset}]).result("reset").get("failed")
+
+
+# ---------------------------------------------------------------------------------------------- killed runs
+
+
+@pytest.mark.parametrize("fault", ["before:create the volume", "before:live-migrate", "during:live-migrate"])
+def test_a_migration_killed_at_each_step_converges_on_the_first_rerun(
+    fault: str, fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult]
+) -> None:
+    """A copy of a local disk: killed before the destination's volume is made, before the migration
+    starts, and a moment into it (the source's libvirtd drives a peer-to-peer migration on its own)."""
+    hv2, hv3 = fleet.hosts[1], fleet.hosts[2]
+    name = f"{fleet_prefix}kill"
+    disk = {"pool": "local", "volume": f"{name}.qcow2", "size": "16MiB", "cache": "none"}
+    start_guest(play, kvmtest.fleet_guest(name, hv2.uri, disks=[disk]))
+    counting(fleet, hv2.name, name)
+    task = {"uri": hv2.uri, "name": name, "dest_uri": hv3.uri, "storage": "copy"}
+    killed = kvmtest.run_playbook(
+        [{"name": "migrate", "kvmfleet.kvm.migrate": task}],
+        env={
+            "KVMFLEET_FAULT_AT": f"{fault} {name}" if "volume" not in fault else f"{fault} {name}.qcow2",
+            "KVMFLEET_FAULT_DELAY": "0.05",
+        },
+    )
+    assert killed.rc == -9, f"the run was not killed at {fault}: {killed.tasks}"
+    if fault.startswith("during:"):  # peer-to-peer: the source's libvirtd finishes the move without the run
+        moved = kvmtest.wait_until(lambda: name in names(fleet, hv3.name) and name not in names(fleet, hv2.name), 30)
+        assert moved, "the migration the killed run started did not complete on its own"
+
+    first = play([{"name": "migrate", "kvmfleet.kvm.migrate": task}]).result("migrate")
+    again = play([{"name": "migrate", "kvmfleet.kvm.migrate": task}]).result("migrate")
+
+    assert not first.get("failed"), first.get("msg")
+    assert again["changed"] is False and not again.get("failed"), again
+    assert kvmtest.virsh("domstate", name, uri=hv3.uri).strip() == "running"
+    assert name not in names(fleet, hv2.name)
+    listed = [line.split()[0] for line in kvmtest.virsh("vol-list", "local", uri=hv3.uri).splitlines() if name in line]
+    assert listed == [f"{name}.qcow2"]  # the killed run's copy was taken, not doubled
+    # the destination's definition does not carry the mark of the copy
+    assert "copying=" not in kvmtest.virsh("dumpxml", name, uri=hv3.uri)
+    assert "copying=" not in kvmtest.virsh("dumpxml", "--inactive", name, uri=hv3.uri)
+    counting(fleet, hv3.name, name)
+    assert not booted(fleet, hv3.name, name)  # it kept running through all of it

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import ChangedUnderRun, KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import job
@@ -162,6 +163,19 @@ def plan_move(
     """
     peer = peer_uri or dest.uri
     move = Move(name, source, dest, values, peer, migrate_uri or default_migrate_uri(peer), origin=origin)
+    lv = require_libvirt()
+    try:
+        return _plan_located(move, src_conn, dst_conn, facts)
+    except lv.libvirtError as exc:
+        if exc.get_error_code() != lv.VIR_ERR_NO_DOMAIN:
+            raise
+        raise ChangedUnderRun(  # a migration ending (an interrupted run's) took it while it was read
+            f"{name} left {source.name} while this run read it"
+        ) from exc
+
+
+def _plan_located(move: Move, src_conn: Any, dst_conn: Any, facts: Optional[Any]) -> Move:
+    name, source, dest, values = move.name, move.source, move.dest, move.values
     src_dom = find_guest(src_conn, name)
     if src_dom is not None and facts is None and src_dom.isActive():
         settle(src_dom, SETTLE_TIMEOUT)  # a migration an interrupted run left in flight ends first
@@ -272,6 +286,7 @@ def _edit(xml: str, move: Move, by_path: bool = False) -> str:
             source.set("volume", copy.name)
         elif source.get("file") is not None:
             source.set("file", copy.path)
+    gx.write_meta(root, pf.COPYING, None)
     if move.origin is not None:
         gx.write_meta(root, ORIGIN, move.origin or None)
     return gx.to_string(root)
@@ -291,6 +306,7 @@ def _create_copies(move: Move, src_conn: Any, dst_conn: Any) -> list[Any]:
             (disk.backing, disk.backing_format or "qcow2") if incremental and disk.backing and not copy.ahead else None
         )
         fmt = disk.format if disk.format in ("qcow2", "raw") else "raw"
+        _faults.point(f"create the volume {copy.name}")
         vol = ops.create_volume(pool, copy.name, disk.capacity, fmt, backing)
         created.append(vol)
         if copy.ahead:
@@ -305,9 +321,36 @@ def _start(move: Move, src_dom: Any, dst_conn: Any) -> Callable[[], Any]:
     flags = job.migration_flags(values, guest.running, bool(copied))
     dest_xml, persist_xml = definitions(move)
     params = job.migration_params(values, move.migrate_uri if guest.running else None, dest_xml, persist_xml, copied)
+    step = f"{'live-' if guest.running else ''}migrate {move.name}"
     if values["p2p"]:
-        return lambda: src_dom.migrateToURI3(move.peer_uri, params, flags)
-    return lambda: src_dom.migrate3(dst_conn, params, flags)
+        return lambda: _faults.run(step, lambda: src_dom.migrateToURI3(move.peer_uri, params, flags))
+    return lambda: _faults.run(step, lambda: src_dom.migrate3(dst_conn, params, flags))
+
+
+def mark_copying(dom: Any, host_uuid: Optional[str]) -> None:
+    """Record on the source guest (live and persistent) that a move copies its disks to ``host_uuid``
+    (None: clear it). A run killed after making the destination's volumes leaves the mark: the rerun
+    knows those volumes for its own and copies into them instead of refusing them as someone's data.
+    The destination's definitions never carry it (``_edit``)."""
+    lv = require_libvirt()
+    flags = [lv.VIR_DOMAIN_AFFECT_CONFIG] if dom.isPersistent() else []
+    if dom.isActive():
+        flags.append(lv.VIR_DOMAIN_AFFECT_LIVE)
+    for flag in flags:
+        try:
+            text = dom.metadata(lv.VIR_DOMAIN_METADATA_ELEMENT, gx.NS, flag)
+        except lv.libvirtError as exc:
+            if exc.get_error_code() != lv.VIR_ERR_NO_DOMAIN_METADATA:
+                raise
+            text = f"<{gx.NS_PREFIX}:guest xmlns:{gx.NS_PREFIX}='{gx.NS}'/>"
+        element = ET.fromstring(text)
+        if host_uuid is None:
+            element.attrib.pop(pf.COPYING, None)
+        else:
+            element.set(pf.COPYING, host_uuid)
+        dom.setMetadata(
+            lv.VIR_DOMAIN_METADATA_ELEMENT, ET.tostring(element, encoding="unicode"), gx.NS_PREFIX, gx.NS, flag
+        )
 
 
 def execute_move(
@@ -319,9 +362,13 @@ def execute_move(
     src_dom = src_conn.lookupByName(move.name)
     created: list[Any] = []
     try:
+        if move.copies:
+            mark_copying(src_dom, move.dest.uuid)
         created = _create_copies(move, src_conn, dst_conn)
     except (lv.libvirtError, KvmFleetError) as exc:
         _remove(created)
+        with contextlib.suppress(lv.libvirtError):
+            mark_copying(src_dom, None)
         message = exc.get_error_message() if isinstance(exc, lv.libvirtError) else exc.msg
         raise KvmFleetError(
             f"{move.name}: creating its volumes on {move.dest.name} failed: {message}", guest=move.name
@@ -364,6 +411,9 @@ def execute_move(
         return result
     if src_after in ("running", "paused", "stopped") and dst_after == "absent":
         _remove(created)
+        if move.copies:
+            with contextlib.suppress(lv.libvirtError):
+                mark_copying(src_dom, None)
         if outcome.aborted:
             why = (
                 f"did not converge within its budget of {move.budget:.0f} s and was aborted "

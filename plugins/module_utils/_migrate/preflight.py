@@ -38,6 +38,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.xml import read
 KiB = 1024
 MiB = 1024 * 1024
 # pool types whose storage libvirt treats as shared between hosts (network storage and netfs mounts)
+COPYING = "copying"  # the guest's metadata: the host UUID a move is copying its disks to (see move.mark_copying)
 SHARED_POOL_TYPES = ("netfs", "rbd", "gluster", "iscsi-direct", "sheepdog", "vstorage")
 # filesystems libvirt's virFileIsSharedFS counts as shared, by their mount type
 SHARED_FS_TYPES = (
@@ -111,6 +112,7 @@ class Guest:
     block_jobs: list[str] = field(default_factory=list)
     xml: str = ""  # the live definition, for the destination's copy
     config_xml: str = ""  # the persistent definition ('' for a transient guest)
+    copying_to: Optional[str] = None  # the host UUID an interrupted move was copying the disks to (COPYING)
 
 
 @dataclass
@@ -198,6 +200,7 @@ def read_guest(dom: Any, conn: Any) -> Guest:
         ],
         xml=xml,
         config_xml=config_xml,
+        copying_to=gx.read_meta(root, COPYING),
     )
     guest.disks = [_read_disk(element, dom, conn) for element in root.findall("devices/disk")]
     guest.interfaces = [
@@ -418,7 +421,7 @@ def _storage_reasons(
             )
             continue
         name = disk.volume or os.path.basename(disk.path or "")
-        if name in pool.volumes:
+        if name in pool.volumes and guest.copying_to != dest.uuid:  # not the copy an interrupted move made
             reasons.append(
                 Reason(
                     "dest_volume_exists",
