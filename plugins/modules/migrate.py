@@ -110,6 +110,10 @@ options:
         base image must be on the destination at the same path.
       - With a copy choice, read-only disks the destination does not see (a cloud-init seed) are
         copied ahead of the migration. The source's copies stay unless O(remove_source_volumes).
+      - Before it creates the destination's volumes the module marks the source guest's metadata with
+        the destination's host UUID. A run interrupted after that leaves the mark, and the rerun copies
+        into those volumes instead of refusing them with C(dest_volume_exists); a failed migration
+        removes them and the mark. The destination's definitions never carry it.
     type: str
     choices: [shared, copy, copy_incremental]
     default: shared

@@ -248,14 +248,18 @@ class Drain:
         found = []
         for listed in sorted(peer.conn.listAllDomains(0), key=lambda d: d.name()):
             dom = listed
-            if dom.isActive() and dom.jobInfo()[0] != lv.VIR_DOMAIN_JOB_NONE:
-                self.say(f"{dom.name()}: waiting for the job an earlier run left running")
-                settle(dom, SETTLE_TIMEOUT)
-                dom = find(peer.conn, listed.name())
-                if dom is None:
-                    continue  # it moved meanwhile
-            if wanted(dom):
-                found.append((pf.read_guest(dom, peer.conn), peer, vcpus.get(dom.name(), 1)))
+            try:
+                if dom.isActive() and dom.jobInfo()[0] != lv.VIR_DOMAIN_JOB_NONE:
+                    self.say(f"{dom.name()}: waiting for the job an earlier run left running")
+                    settle(dom, SETTLE_TIMEOUT)
+                    dom = find(peer.conn, listed.name())
+                    if dom is None:
+                        continue  # it moved meanwhile
+                if wanted(dom):
+                    found.append((pf.read_guest(dom, peer.conn), peer, vcpus.get(dom.name(), 1)))
+            except lv.libvirtError as exc:  # gone while read: an earlier run's migration ended just now
+                if exc.get_error_code() != lv.VIR_ERR_NO_DOMAIN:
+                    raise
         return found
 
     def refuse(self, refused: dict[str, dict[str, str]]) -> None:

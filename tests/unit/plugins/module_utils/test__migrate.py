@@ -284,6 +284,16 @@ def test_storage_reasons(storage: str, disks: list[pf.Disk], dest_changes: dict[
     assert codes(reasons) == expected, [reason.line() for reason in reasons]
 
 
+def test_the_copy_an_interrupted_move_made_to_that_host_is_not_refused() -> None:
+    """The source guest carries the mark of a move copying to hv2: hv2's volume is that move's copy."""
+    marked = guest(disks=[disk()], copying_to="uuid-hv2")
+    assert pf.check(marked, host("hv1"), host("hv2"), storage="copy", allow_unsafe=True) == []
+    to_another = guest(disks=[disk()], copying_to="uuid-hv3")  # a copy to elsewhere: hv2's volume is someone's
+    assert codes(pf.check(to_another, host("hv1"), host("hv2"), storage="copy", allow_unsafe=True)) == [
+        "dest_volume_exists"
+    ]
+
+
 def test_a_disk_on_a_filesystem_libvirt_does_not_share_is_refused_where_it_can_be_seen(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
