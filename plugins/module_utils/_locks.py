@@ -19,7 +19,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
 
@@ -54,12 +54,29 @@ def _take(handle: IO[str], what: str, timeout: float) -> None:
             time.sleep(POLL)
 
 
+def _open(path: str) -> Optional[IO[str]]:
+    """The lock file, opened for reading (flock needs no more; a file another user made in the sticky
+    lock directory can still be opened so, where fs.protected_regular refuses to write it); None where it
+    cannot be opened at all: then this run does not take turns."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return None
+    return os.fdopen(fd, "r", encoding="utf-8")
+
+
 @contextlib.contextmanager
 def turns(uri: str, kind: str, names: Iterable[str], timeout: float = WAIT) -> Iterator[None]:
     """Hold the locks of ``names`` (``kind`` objects of ``uri``), taken in name order so two runs
     that want several at once cannot each wait for the other."""
     with contextlib.ExitStack() as stack:
         for name in sorted(set(names)):
-            handle = stack.enter_context(open(lock_path(uri, kind, name), "a", encoding="utf-8"))
+            handle = _open(lock_path(uri, kind, name))
+            if handle is None:
+                continue
+            stack.enter_context(handle)
             _take(handle, f"{kind} {name}", timeout)
         yield

@@ -137,12 +137,14 @@ def _attempt(work: Work, invocation: Any, readonly: bool) -> tuple[Any, bool]:
     conn = connect(invocation.params["uri"], readonly=readonly)
     outcome: Any
     try:
-        outcome = work(conn, invocation)
-    except (KvmFleetError, libvirt.libvirtError) as exc:
-        outcome = exc
-    lost = not _alive(conn)
-    with contextlib.suppress(libvirt.libvirtError):  # a lost connection may not close cleanly
-        conn.close()
+        try:
+            outcome = work(conn, invocation)
+        except (KvmFleetError, libvirt.libvirtError) as exc:
+            outcome = exc
+        lost = not _alive(conn)
+    finally:
+        with contextlib.suppress(libvirt.libvirtError):  # a lost connection may not close cleanly
+            conn.close()
     return outcome, lost
 
 

@@ -27,8 +27,9 @@ description:
     copy that takes no time and no second space; a source without a known length, such as an HTTP
     answer without C(Content-Length), is first written to a temporary file on the host that runs the
     module). An image larger than the pool's free space (read as the import starts) fails before
-    anything is written, naming the pool, its free space and the image's size; a disk that fills during
-    the transfer fails naming the pool. A bad checksum, a broken
+    anything is written, naming the pool, its free space and the image's size (a stream import into a
+    pool without reflinks needs room for a second copy too, which is not checked ahead); a directory pool
+    that fills during a direct write fails naming the pool. A bad checksum, a broken
     transfer or a full disk leaves no volume and no temporary file behind. A run that is killed cannot clean up; the
     next import of the same name removes the hidden leftovers nobody writes to any more.
   - Base-image cache - an import without O(name) is named after the image and its checksum

@@ -47,7 +47,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.move import 
     MigrationRefused,
     default_migrate_uri,
     execute_move,
-    find,
+    find_guest,
     plan_move,
     settle,
     where,
@@ -252,7 +252,7 @@ class Drain:
                 if dom.isActive() and dom.jobInfo()[0] != lv.VIR_DOMAIN_JOB_NONE:
                     self.say(f"{dom.name()}: waiting for the job an earlier run left running")
                     settle(dom, SETTLE_TIMEOUT)
-                    dom = find(peer.conn, listed.name())
+                    dom = find_guest(peer.conn, listed.name())
                     if dom is None:
                         continue  # it moved meanwhile
                 if wanted(dom):

@@ -333,24 +333,15 @@ def mark_copying(dom: Any, host_uuid: Optional[str]) -> None:
     knows those volumes for its own and copies into them instead of refusing them as someone's data.
     The destination's definitions never carry it (``_edit``)."""
     lv = require_libvirt()
-    flags = [lv.VIR_DOMAIN_AFFECT_CONFIG] if dom.isPersistent() else []
+    ends = [(lv.VIR_DOMAIN_AFFECT_CONFIG, lv.VIR_DOMAIN_XML_INACTIVE)] if dom.isPersistent() else []
     if dom.isActive():
-        flags.append(lv.VIR_DOMAIN_AFFECT_LIVE)
-    for flag in flags:
-        try:
-            text = dom.metadata(lv.VIR_DOMAIN_METADATA_ELEMENT, gx.NS, flag)
-        except lv.libvirtError as exc:
-            if exc.get_error_code() != lv.VIR_ERR_NO_DOMAIN_METADATA:
-                raise
-            text = f"<{gx.NS_PREFIX}:guest xmlns:{gx.NS_PREFIX}='{gx.NS}'/>"
-        element = ET.fromstring(text)
-        if host_uuid is None:
-            element.attrib.pop(pf.COPYING, None)
-        else:
-            element.set(pf.COPYING, host_uuid)
-        dom.setMetadata(
-            lv.VIR_DOMAIN_METADATA_ELEMENT, ET.tostring(element, encoding="unicode"), gx.NS_PREFIX, gx.NS, flag
-        )
+        ends.append((lv.VIR_DOMAIN_AFFECT_LIVE, 0))
+    for flag, read in ends:
+        xml = dom.XMLDesc(read)
+        if gx.read_meta(ET.fromstring(xml), pf.COPYING) == host_uuid:
+            continue  # as wanted already (also: no metadata to clear)
+        text = gx.metadata_xml(xml, lambda root: gx.write_meta(root, pf.COPYING, host_uuid))
+        dom.setMetadata(lv.VIR_DOMAIN_METADATA_ELEMENT, text, gx.NS_PREFIX, gx.NS, flag)
 
 
 def execute_move(

@@ -238,9 +238,29 @@ def machine_tag() -> str:
 
 
 def partial_name(name: str) -> str:
-    """A hidden name for the unverified data of ``name``: when it was started, by which machine, and a
-    random part."""
-    return f"{partial_prefix(name)}{int(time.time())}-{machine_tag()}-{secrets.token_hex(4)}"
+    """A hidden name for the unverified data of ``name``: when it was started, by which machine and
+    process, and a random part."""
+    return f"{partial_prefix(name)}{int(time.time())}-{machine_tag()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _process_alive(pid: str) -> bool:
+    """Whether process ``pid`` of this machine runs (a zombie - killed, not yet reaped - does not)."""
+    if not pid.isdigit():
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):  # no /proc here
+        pass
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
 
 
 class NoSpace(KvmFleetError):
@@ -251,7 +271,8 @@ def check_room(pool: Any, length: Optional[int], what: str) -> None:
     """Fail before anything is written when the pool's free space (read now) is less than the image."""
     if length is None:  # the length is learnt on the way; a full pool is reported when it fills
         return
-    pool.refresh(0)
+    with contextlib.suppress(ops.require_libvirt().libvirtError):  # refused while a volume is being built
+        pool.refresh(0)
     available = pool.info()[3]
     if available < length:
         raise NoSpace(
@@ -262,11 +283,11 @@ def check_room(pool: Any, length: Optional[int], what: str) -> None:
         )
 
 
-def _full(exc: TransferFailed, pool: Any, what: str, written: str) -> KvmFleetError:
-    """A transfer that broke off on a full disk, named as such; any other failure unchanged."""
+def _full(exc: TransferFailed, pool: Any, what: str, written: str) -> Optional[KvmFleetError]:
+    """A transfer that broke off on a full disk, named as such; None for any other failure."""
     cause = exc.__cause__
     if not (isinstance(cause, OSError) and cause.errno == errno.ENOSPC):
-        return exc
+        return None
     with contextlib.suppress(Exception):
         pool.refresh(0)
     return NoSpace(
@@ -293,7 +314,10 @@ def import_direct(values: dict[str, Any], pool: Any, directory: str, name: str) 
             try:
                 _size, digest = copy_hashed(source, fd, algorithm, length, what)
             except TransferFailed as exc:
-                raise _full(exc, pool, what, directory) from exc
+                full = _full(exc, pool, what, directory)
+                if full is None:
+                    raise
+                raise full from exc
             verify(values["checksum"], digest, what)
             os.fsync(fd)
             _check_format(values, image_format(partial), what)
@@ -355,8 +379,8 @@ def remove_stale_partials(directory: str, name: str) -> None:
 def remove_stale_staging(pool: Any, name: str) -> None:
     """Delete the hidden staging volumes of ``name`` that a killed stream import left in ``pool``.
 
-    One this machine started is stale at once: the caller holds the volume's lock (``_locks``), so no
-    other run on this machine is writing it. One of another machine is stale after no write for
+    One this machine started is stale once the process that started it is gone (a killed run's: the
+    next run deletes it at once). One of another machine is stale after no write for
     STALE_PARTIAL seconds where the pool reports a modification time (pools of files), else when it
     was started more than STALE_UNTIMED seconds ago (the time in the name); a staging volume of an
     import in progress elsewhere is left alone.
@@ -371,8 +395,9 @@ def remove_stale_staging(pool: Any, name: str) -> None:
         started, _sep, rest = vol.name()[len(prefix) :].partition("-")
         with contextlib.suppress(lv.libvirtError):
             mtime = ET.fromstring(vol.XMLDesc(0)).findtext("target/timestamps/mtime")
-            if rest.startswith(f"{mine}-"):
-                stale = True
+            tag, _sep, rest = rest.partition("-")
+            if tag == mine:
+                stale = not _process_alive(rest.split("-", 1)[0])
             elif mtime:
                 stale = now - float(mtime) > STALE_PARTIAL
             else:

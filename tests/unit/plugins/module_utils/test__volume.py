@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import secrets
+import subprocess
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -438,11 +439,16 @@ def test_qcow2_image_into_a_logical_pool_is_refused_before_any_volume(conn: Any,
 
 def test_stale_staging_volumes_of_killed_runs_are_deleted(lvm_pool: Any) -> None:
     """The test driver reports no modification time (as LVM): for another machine's staging volumes the
-    start time in the name decides; this machine's are a killed run's (the caller holds the lock)."""
-    old, now = int(time.time() - transfer.STALE_UNTIMED - 5), int(time.time())
-    deleted = [f".v.img.kvmfleet-part-{old}-0badcafe-dead", transfer.partial_name("v.img")]
-    kept = [f".v.img.kvmfleet-part-{now}-0badcafe-busy", ".w.img.kvmfleet-part-1-x", "v.img"]
-    assert transfer.partial_name("v.img").split("-")[-2] == transfer.machine_tag()
+    start time in the name decides; this machine's are stale once the process that made them is gone."""
+    old, now, mine = int(time.time() - transfer.STALE_UNTIMED - 5), int(time.time()), transfer.machine_tag()
+    deleted = [f".v.img.kvmfleet-part-{old}-0badcafe-1-dead", f".v.img.kvmfleet-part-{now}-{mine}-999999999-gone"]
+    kept = [
+        f".v.img.kvmfleet-part-{now}-0badcafe-1-busy",
+        transfer.partial_name("v.img"),  # this process's: an import under way
+        ".w.img.kvmfleet-part-1-x",
+        "v.img",
+    ]
+    assert transfer.partial_name("v.img").split("-")[-3:-1] == [mine, str(os.getpid())]
     for name in deleted + kept:
         ops.create_volume(lvm_pool, name, 1024**2, "raw")
     transfer.remove_stale_staging(lvm_pool, "v.img")
@@ -481,3 +487,20 @@ def test_check_mode_predicts_a_volume_in_a_pool_that_does_not_exist_yet(
 def test_check_mode_cannot_clone_from_a_pool_that_does_not_exist_yet(conn: Any) -> None:
     with pytest.raises(ValidationError, match=r"^clone_from: no volume base in pool nope, which does not exist yet"):
         converge(conn, URI, values(pool="nope", name="v", clone_from="base"), check_mode=True)
+
+
+def test_a_process_that_ended_is_not_alive_also_before_it_is_reaped() -> None:
+    child = subprocess.Popen(["true"])
+    assert eventually(lambda: not transfer._process_alive(str(child.pid)))  # a zombie until waited for
+    child.wait()
+    assert transfer._process_alive(str(os.getpid()))
+    assert not transfer._process_alive("999999999") and not transfer._process_alive("x")
+
+
+def eventually(predicate: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
