@@ -667,14 +667,17 @@ def test_a_killed_stream_import_leaves_no_volume_under_its_name(
     leftovers = [p for p in path.iterdir() if p.name.startswith(f".{name}.kvmfleet-part-")]
     assert len(leftovers) == 1 and name not in volumes(pool), "only the hidden staging volume is left"
 
-    # a leftover written to recently may be another run's upload: kept; once it is old, it goes
+    # another machine's staging volume of that name, written to just now: its upload may be under way
+    foreign = path / f".{name}.kvmfleet-part-{int(time.time())}-0badcafe-1-feed"
+    foreign.write_bytes(b"partial")
+    # the killed run's names this machine and a process that is gone: the next run removes it at once
     fresh = run_one("volume", **options, url=f"{server.url}/data.img")
-    assert fresh["changed"] and leftovers[0].exists()
+    assert fresh["changed"] and not leftovers[0].exists() and foreign.exists()
     kvmtest.virsh("vol-delete", "--pool", pool, name)
-    old = time.time() - 3600
-    os.utime(leftovers[0], (old, old))
+    old = time.time() - 3600  # once the other machine's has had no write for long, it goes
+    os.utime(foreign, (old, old))
     again = run_one("volume", **options, url=f"{server.url}/data.img")
-    assert again["changed"] and not leftovers[0].exists()
+    assert again["changed"] and not foreign.exists()
     assert "sha256:" + hashlib.sha256((path / name).read_bytes()).hexdigest() == sums["data.img"]
     assert volumes(pool) == [name]
 

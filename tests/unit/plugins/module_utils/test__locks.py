@@ -59,3 +59,26 @@ def test_a_turn_not_given_in_time_names_the_object_and_the_lock() -> None:
     assert time.monotonic() - start >= 0.1
     assert caught.value.msg.startswith("guest web1 is being changed by another run on this machine (lock ")
     assert caught.value.msg.endswith("for more than 0.1 s")
+
+
+def test_a_lock_file_that_cannot_be_created_is_opened_as_it_is_or_skipped(
+    lock_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fs.protected_regular refuses O_CREAT on another user's file in a sticky directory: read it as it is."""
+    path = _locks.lock_path("qemu:///system", "guest", "web1")
+    Path(path).touch()
+    real_open = _locks.os.open
+
+    def refuse_create(target: str, flags: int, *mode: int) -> int:
+        if flags & _locks.os.O_CREAT:
+            raise PermissionError(13, "Permission denied", target)
+        return real_open(target, flags, *mode)
+
+    monkeypatch.setattr(_locks.os, "open", refuse_create)
+    handle = _locks._open(path)
+    assert handle is not None
+    handle.close()
+    Path(path).unlink()  # neither way: the run goes on without taking turns
+    assert _locks._open(path) is None
+    with _locks.turns("qemu:///system", "guest", ["web1"]):
+        pass
