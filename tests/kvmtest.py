@@ -5,6 +5,7 @@ Nothing here is a mock: every helper drives the real libvirtd, the real ansible-
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -96,6 +97,12 @@ def dhcp_leases(network: str, uri: str = SYSTEM_URI, expect: Iterable[str] = ())
     if wanted:
         wait_until(lambda: wanted <= read().keys(), timeout=15)
     return read()
+
+
+def image_of(path: Path, mib: int) -> dict[str, Any]:
+    """A local image of ``mib`` MiB of random data at ``path``, as kvmfleet.kvm.volume import options."""
+    path.write_bytes(os.urandom(mib << 20))
+    return {"src": str(path), "remote_src": True, "checksum": f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"}
 
 
 def free_subnet(conn: Any) -> ipaddress.IPv4Network:

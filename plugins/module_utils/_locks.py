@@ -28,10 +28,7 @@ POLL = 0.05
 
 
 def lock_dir() -> str:
-    for candidate in ("/run/lock", tempfile.gettempdir()):
-        if os.access(candidate, os.W_OK):
-            return candidate
-    return tempfile.gettempdir()
+    return "/run/lock" if os.access("/run/lock", os.W_OK) else tempfile.gettempdir()
 
 
 def lock_path(uri: str, kind: str, name: str) -> str:

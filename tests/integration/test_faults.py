@@ -7,7 +7,6 @@ change made by someone else between the plan and the action.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Iterator
@@ -212,15 +211,10 @@ def small_pool(conn: Any, prefix: str, tmp_path: Path) -> Iterator[dict[str, str
         kvmtest.run_cmd(["umount", str(mount)])
 
 
-def image_of(path: Path, mib: int) -> dict[str, Any]:
-    path.write_bytes(os.urandom(mib << 20))
-    return {"src": str(path), "remote_src": True, "checksum": f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"}
-
-
 def test_an_image_larger_than_the_pools_free_space_fails_before_anything_is_written(
     small_pool: dict[str, str], prefix: str, tmp_path: Path
 ) -> None:
-    image = image_of(tmp_path / "big.raw", 32)
+    image = kvmtest.image_of(tmp_path / "big.raw", 32)
     result = run_direct(VOLUME_ENTRY, {"pool": small_pool["name"], "name": f"{prefix}big.raw", **image}, False)
 
     assert result["failed"] is True
@@ -235,7 +229,7 @@ def test_a_disk_that_fills_during_an_import_is_named_and_leaves_nothing(
 ) -> None:
     """Someone else takes 12 MiB of the 24 after the free space was read: the 16 MiB write hits ENOSPC."""
     name = f"{prefix}data.raw"
-    task = {"pool": small_pool["name"], "name": name, **image_of(tmp_path / "data.raw", 16)}
+    task = {"pool": small_pool["name"], "name": name, **kvmtest.image_of(tmp_path / "data.raw", 16)}
     filler = Path(small_pool["mount"], "filler")
     monkeypatch.setenv("KVMFLEET_FAULT_AT", f"before:write {name}")
     monkeypatch.setenv("KVMFLEET_FAULT_DO", f"fallocate -l 12M {filler}")

@@ -152,16 +152,8 @@ def test_an_import_killed_before_its_link_leaves_no_partial_file_after_the_rerun
     conn: Any, prefix: str, test_pool: dict[str, str], tmp_path: Path
 ) -> None:
     image = tmp_path / "image.raw"
-    image.write_bytes(os.urandom(4 * 1024 * 1024))
-    digest = subprocess.run(["sha256sum", str(image)], capture_output=True, text=True, check=True).stdout.split()[0]
     name = f"{prefix}imported.raw"
-    task = {
-        "pool": test_pool["name"],
-        "name": name,
-        "src": str(image),
-        "remote_src": True,
-        "checksum": f"sha256:{digest}",
-    }
+    task = {"pool": test_pool["name"], "name": name, **kvmtest.image_of(image, 4)}
     killed({"kvmfleet.kvm.volume": task}, f"before:link {name}")
     assert any(entry.startswith(f".{name}") for entry in os.listdir(test_pool["path"]))  # the killed run's
 
@@ -174,19 +166,11 @@ def test_an_import_killed_before_its_link_leaves_no_partial_file_after_the_rerun
 def test_a_stream_import_killed_during_its_upload_leaves_no_staging_volume_after_the_rerun(
     conn: Any, prefix: str, test_pool: dict[str, str], tmp_path: Path
 ) -> None:
-    """The staging volume a killed stream import left is this machine's: the rerun deletes it at once."""
+    """The staging volume a killed stream import left names a process of this machine that is gone: the
+    rerun deletes it at once."""
     image = tmp_path / "image.raw"
-    image.write_bytes(os.urandom(4 * 1024 * 1024))
-    digest = subprocess.run(["sha256sum", str(image)], capture_output=True, text=True, check=True).stdout.split()[0]
     name = f"{prefix}streamed.raw"
-    task = {
-        "pool": test_pool["name"],
-        "name": name,
-        "src": str(image),
-        "remote_src": True,
-        "transfer": "stream",
-        "checksum": f"sha256:{digest}",
-    }
+    task = {"pool": test_pool["name"], "name": name, "transfer": "stream", **kvmtest.image_of(image, 4)}
     killed({"kvmfleet.kvm.volume": task}, f"before:upload {name}")
     pool = conn.storagePoolLookupByName(test_pool["name"])
     pool.refresh(0)
