@@ -13,6 +13,13 @@ each network (``lease_table``) and, when the hypervisor is this host, the kernel
 (``neighbour_table``: ``ip -j neigh``, else /proc/net/arp). libvirt's own ARP source (one call per
 guest, and on libvirt 9.0 it can fail with "wrong nlmsg len") is asked only for remote hypervisors.
 
+An ``arp`` record is not always an address the guest has: dnsmasq answers a client that has no address yet
+by unicast and, to do so, writes the address it *offers* into the host's neighbour table. A guest whose DHCP
+exchange then fails (a slow guest's client gives up) would be reported at an address it never took. So an
+``arp`` address that one of libvirt's DHCP servers hands out (``DhcpPools``: the networks' ranges and host
+entries) counts only once the guest holds a lease of it; addresses outside them (static ones, host bridges)
+count as they are.
+
 Shared by the guest modules (``wait``), ``guest_info`` and the inventory plugin.
 """
 
@@ -105,6 +112,46 @@ def lease_table(conn: Any) -> Optional[dict[str, list[dict[str, Any]]]]:
     return table
 
 
+class DhcpPools:
+    """The addresses libvirt's DHCP servers hand out on one hypervisor: every active network's ranges and
+    host entries, read once (one XMLDesc per network)."""
+
+    def __init__(self, spans: list[tuple[Any, Any]]) -> None:
+        self.spans = spans  # (first, last) address pairs; a host entry is a span of one
+
+    @classmethod
+    def read(cls, conn: Any) -> DhcpPools:
+        lv = require_libvirt()
+        spans: list[tuple[Any, Any]] = []
+        for net in conn.listAllNetworks(lv.VIR_CONNECT_LIST_NETWORKS_ACTIVE):
+            try:
+                root = ET.fromstring(net.XMLDesc(0))
+            except lv.libvirtError:
+                continue  # a network that vanished meanwhile
+            for dhcp in root.findall("ip/dhcp"):
+                for item in dhcp:
+                    first, last = (item.get("start"), item.get("end")) if item.tag == "range" else (item.get("ip"),) * 2
+                    try:
+                        spans.append((ipaddress.ip_address(first or ""), ipaddress.ip_address(last or "")))
+                    except ValueError:
+                        continue
+        return cls(spans)
+
+    def covers(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(first.version == ip.version and first <= ip <= last for first, last in self.spans)
+
+    def taken(self, arp: list[dict[str, Any]], leases: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+        """``arp`` records of one guest less those of handed-out addresses it holds no lease of (only offered,
+        or its lease not written yet), and the addresses left out."""
+        leased = {item["address"] for item in leases}
+        kept = [item for item in arp if item["address"] in leased or not self.covers(item["address"])]
+        return kept, [item["address"] for item in arp if item not in kept]
+
+
 def parse_proc_arp(text: str) -> dict[str, list[dict[str, Any]]]:
     """/proc/net/arp (IPv4 only) as MAC -> ``arp`` records; incomplete entries and unusable addresses left out."""
     table: dict[str, list[dict[str, Any]]] = {}
@@ -163,13 +210,27 @@ def arp_table(conn: Any) -> Optional[dict[str, list[dict[str, Any]]]]:
 
 
 def batched_tables(conn: Any, sources: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """source -> (MAC -> records) for the sources of ``sources`` that can be read once for all guests here."""
+    """source -> (MAC -> records) for the sources of ``sources`` that can be read once for all guests here.
+
+    The ``arp`` table comes without the records of addresses only offered by DHCP (see ``DhcpPools``).
+    """
     tables = {}
     for source, read in (("lease", lease_table), ("arp", arp_table)):
         if source in sources:
             table = read(conn)
             if table is not None:
                 tables[source] = table
+    if "arp" in tables:
+        pools = DhcpPools.read(conn)
+        leases = tables.get("lease")
+        if leases is None and pools.spans:
+            leases = lease_table(conn) or {}
+        arp: dict[str, list[dict[str, Any]]] = {}
+        for mac, records in tables["arp"].items():
+            kept = pools.taken(records, (leases or {}).get(mac, []))[0]
+            if kept:
+                arp[mac] = kept
+        tables["arp"] = arp
     return tables
 
 
@@ -265,8 +326,10 @@ class Waiter:
         spec: dict[str, Any],
         clock: Callable[[], float] = time.monotonic,
         neighbours: Optional[NeighbourSnapshot] = None,
+        pools: Optional[DhcpPools] = None,
     ) -> None:
         self.dom = dom
+        self.pools = pools  # set when ``arp`` is asked: addresses only offered by DHCP do not count
         self.neighbours = neighbours  # set for a local hypervisor: ``arp`` from the kernel's table
         self._macs: Optional[list[str]] = None
         self.name = dom.name()
@@ -283,16 +346,20 @@ class Waiter:
     def poll(self) -> bool:
         """One round over every source; True when the guest is ready."""
         lv = require_libvirt()
-        groups = []
+        found_by: dict[str, list[dict[str, Any]]] = {}
         for source in self.sources:
             try:
-                found = self._ask(source)
+                found_by[source] = self._ask(source)
             except lv.libvirtError as exc:
                 self.said[source] = _error_text(exc)
-                continue
+        offered: list[str] = []
+        if found_by.get("arp") and self.pools is not None:
+            found_by["arp"], offered = self.pools.taken(found_by["arp"], self._leases(found_by))
+        for source, found in found_by.items():
             self.said[source] = ", ".join(item["address"] for item in found) if found else "no address"
-            groups.append(found)
-        self.addresses = merge(*groups)
+        if offered:
+            self.said["arp"] += f" ({', '.join(offered)} offered by DHCP, not leased yet)"
+        self.addresses = merge(*found_by.values())
         if not self.addresses:
             return False
         if not self.ssh:
@@ -306,6 +373,15 @@ class Waiter:
                 return True
         self.said["ssh"] = "; ".join(notes)
         return False
+
+    def _leases(self, found_by: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """This guest's leases: as the ``lease`` source answered this round, else asked now."""
+        if "lease" in found_by:
+            return found_by["lease"]
+        try:
+            return query(self.dom, "lease")
+        except require_libvirt().libvirtError:
+            return []
 
     def _ask(self, source: str) -> list[dict[str, Any]]:
         if source != "arp" or self.neighbours is None:
@@ -346,11 +422,12 @@ def wait_all(conn: Any, specs: dict[str, dict[str, Any]]) -> tuple[dict[str, dic
     failures: dict[str, KvmFleetError] = {}
     if not specs:
         return results, failures
-    local_arp = any("arp" in (spec.get("sources") or SOURCES) for spec in specs.values()) and is_local_uri(
-        conn.getURI()
-    )
-    neighbours = NeighbourSnapshot() if local_arp else None  # one read per poll round for all guests
-    waiters = [Waiter(conn.lookupByName(name), spec, neighbours=neighbours) for name, spec in specs.items()]
+    arp = any("arp" in (spec.get("sources") or SOURCES) for spec in specs.values())
+    neighbours = NeighbourSnapshot() if arp and is_local_uri(conn.getURI()) else None  # one read per round
+    pools = DhcpPools.read(conn) if arp else None
+    waiters = [
+        Waiter(conn.lookupByName(name), spec, neighbours=neighbours, pools=pools) for name, spec in specs.items()
+    ]
     with ThreadPoolExecutor(max_workers=min(MAX_WAITERS, len(waiters))) as pool:
         futures = {pool.submit(waiter.run): waiter for waiter in waiters}
         for future, waiter in futures.items():

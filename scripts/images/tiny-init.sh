@@ -28,8 +28,12 @@ for dev in /sys/class/net/*; do
 done
 if [ -n "$iface" ] && ! grep -q kvmfleet.nonet /proc/cmdline; then
     ip link set "$iface" up
-    if udhcpc -i "$iface" -s /etc/udhcpc.sh -t 20 -T 1 -n -q >/tmp/udhcpc.log 2>&1; then
+    # patient: under TCG on a busy host, dnsmasq's answer (after its ping check of the address) can take
+    # seconds, and a client that retries every second may never finish an exchange
+    if udhcpc -i "$iface" -s /etc/udhcpc.sh -t 20 -T 3 -n -q >/tmp/udhcpc.log 2>&1; then
         addr=$(ip -4 -o addr show dev "$iface" | awk '{print $4}' | head -n 1)
+    else
+        sed 's/^/KVMFLEET-TINY-DHCP /' /tmp/udhcpc.log
     fi
 fi
 mac=$( [ -n "$iface" ] && cat "/sys/class/net/$iface/address" )

@@ -31,6 +31,12 @@ def mac_of(name: str) -> str:
     return ET.fromstring(kvmtest.virsh("dumpxml", name)).find("devices/interface/mac").get("address")
 
 
+def console_address(log: Path) -> str:
+    """The IPv4 address the tiny guest's console says it took (``ip=<address>/<prefix>``)."""
+    line = kvmtest.wait_for_serial(log, "KVMFLEET-TINY-READY", timeout=60)
+    return line.split("ip=", 1)[1].split("/", 1)[0]
+
+
 def test_guest_waits_for_its_dhcp_lease(triad, prefix: str, tiny_image: Path, test_network, tmp_path: Path) -> None:
     name = f"{prefix}lease"
     options = tiny(name, tiny_image, test_network["name"], tmp_path / "serial.log", wait={"sources": ["lease"]})
@@ -65,10 +71,14 @@ def test_guests_wait_for_every_guest_at_once(play, prefix: str, tiny_image: Path
     }
     result = play([task]).result("batch")
     assert not result.get("failed"), result.get("msg")
+    found = [guest["address"] for guest in result["guests"]]
+    # the guests' own word: each console prints the address its DHCP client took
+    said = [console_address(tmp_path / f"{name}.log") for name in names]
+    assert found == said, f"module: {found}, consoles: {said}; sources: {[g['addresses'] for g in result['guests']]}"
+    assert len(set(found)) == 3
     macs = [mac_of(name) for name in names]
     by_mac = kvmtest.dhcp_leases(test_network["name"], expect=macs)
-    assert [guest["address"] for guest in result["guests"]] == [by_mac[mac] for mac in macs]
-    assert len({guest["address"] for guest in result["guests"]}) == 3
+    assert [by_mac.get(mac) for mac in macs] == found, f"leases: {by_mac}"
 
 
 def test_timeout_says_what_each_source_said(play, prefix: str, tiny_image: Path, test_network, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import socket
 import subprocess
@@ -229,3 +230,51 @@ def test_by_macs_in_interface_order() -> None:
     table = _address.parse_proc_arp(PROC_ARP)
     found = _address.by_macs(table, ["02:FC:00:00:00:05", None, "52:54:00:ab:cd:01"])
     assert [item["address"] for item in found] == ["192.0.2.1", "10.254.7.23", "10.254.8.9"]
+
+
+# ---------------------------------------------------------------------------------------------- DHCP offers
+
+
+def test_dhcp_pools_cover_the_ranges_and_host_entries_of_active_networks() -> None:
+    conn = connect("test:///default")  # its network "default" hands out 192.168.122.2-254
+    name = f"offers-{secrets.token_hex(3)}"
+    conn.networkCreateXML(
+        f"""<network><name>{name}</name><bridge name='{name[:15]}'/>
+  <ip address='10.77.0.1' netmask='255.255.255.0'><dhcp>
+    <range start='10.77.0.100' end='10.77.0.150'/><host mac='52:54:00:00:00:09' ip='10.77.0.9'/>
+  </dhcp></ip>
+  <ip family='ipv6' address='fd00:77::1' prefix='64'><dhcp><range start='fd00:77::100' end='fd00:77::1ff'/></dhcp></ip>
+</network>"""
+    )
+    pools = _address.DhcpPools.read(conn)
+    assert [pools.covers(a) for a in ("192.168.122.2", "192.168.122.254", "192.168.122.1")] == [True, True, False]
+    assert [pools.covers(a) for a in ("10.77.0.100", "10.77.0.150", "10.77.0.151", "10.77.0.9", "10.77.0.10")] == [
+        True, True, False, True, False
+    ]  # fmt: skip
+    assert [pools.covers(a) for a in ("fd00:77::1ff", "fd00:77::200", "not-an-ip")] == [True, False, False]
+
+
+def test_an_arp_address_dhcp_only_offered_is_not_the_guests_until_leased() -> None:
+    pools = _address.DhcpPools([(ipaddress.ip_address("10.0.0.100"), ipaddress.ip_address("10.0.0.200"))])
+    arp = [_arp("10.0.0.150", "m", "br0"), _arp("10.0.0.160", "m", "br0"), _arp("10.0.0.5", "m", "br0")]
+    kept, offered = pools.taken(arp, [_rec("10.0.0.160")])
+    assert [item["address"] for item in kept] == ["10.0.0.160", "10.0.0.5"]  # leased; outside the range (static)
+    assert offered == ["10.0.0.150"]
+
+
+def test_waiter_leaves_out_an_address_only_offered_and_says_so() -> None:
+    conn = connect("test:///default")
+    dom = conn.lookupByName("test")
+    mac = _address.domain_macs(dom)[0]
+    table = {mac: [_arp("192.168.122.77", mac, "virbr0"), _arp("192.168.122.3", mac, "virbr0")]}
+    waiter = _address.Waiter(
+        dom,
+        {"sources": ["arp"], "timeout": 1},
+        neighbours=_address.NeighbourSnapshot(reader=lambda: table),
+        pools=_address.DhcpPools.read(conn),
+    )
+    assert waiter.poll() is True
+    assert [item["address"] for item in waiter.addresses] == ["192.168.122.3"]  # the test driver's lease
+    assert waiter.said["arp"] == "192.168.122.3 (192.168.122.77 offered by DHCP, not leased yet)"
+    table[mac] = [_arp("192.168.122.77", mac, "virbr0")]
+    assert waiter.poll() is False  # only offered: the guest has no address yet
