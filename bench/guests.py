@@ -32,7 +32,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -73,6 +73,7 @@ class Bench:
         self.network = network
         self.repeat = repeat
         self.prefix = f"kvb-{secrets.token_hex(2)}-"
+        self.collections: Optional[Path] = None  # another kvmfleet.kvm to run as "ours" (bench/engine.py)
 
     def names(self, n: int) -> list[str]:
         return [f"{self.prefix}{i:03d}" for i in range(n)]
@@ -87,6 +88,8 @@ class Bench:
             path = Path(tmp) / "play.yml"
             path.write_text(json.dumps([{"hosts": "localhost", "connection": "local", "gather_facts": False, **play}]))
             env = kvmtest.ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+            if self.collections is not None:
+                env["ANSIBLE_COLLECTIONS_PATH"] = str(self.collections)
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             start = time.perf_counter()
             proc = subprocess.run(

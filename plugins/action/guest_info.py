@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest_info import GUEST_INFO_ENTRY as ENTRY
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.info import GUEST_INFO_ENTRY as ENTRY
 from ansible_collections.kvmfleet.kvm.plugins.plugin_utils._inprocess import InProcessAction
 
 

@@ -128,7 +128,7 @@ def _group(text: str) -> str:
 def read_hypervisor(uri: str, name: Any, sources: list[str]) -> dict[str, Any]:
     """One hypervisor's name and guests, or the error that kept it from answering."""
     # imported here: a listing served from the cache never loads the libvirt binding
-    from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest_info import read_guests  # noqa: PLC0415
+    from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.info import read_guests  # noqa: PLC0415
     from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor import record  # noqa: PLC0415
     from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect  # noqa: PLC0415
 

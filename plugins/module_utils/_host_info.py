@@ -10,8 +10,8 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._host import judge_kv
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor import record as rec
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor.capacity import read_capacity
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import is_local_uri
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import OptionTable
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import Entry, connection_options
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import OptionTable, connection_options
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import Entry
 
 
 def version_string(number: int) -> str:

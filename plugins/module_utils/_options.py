@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional
 
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import DEFAULT_URI
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._units import format_size, parse_size
 
 Problem = tuple[str, str]
@@ -66,7 +67,20 @@ class Option:
     size_unit: str = "MiB"  # unit of a bare number, for sizes
     create_default: Any = None  # used only when the resource is created; never compared
     in_spec: bool = True  # False: Ansible sees a plain dict/list of dicts, the table validates inside
-    description: str = ""  # one line, for generated docs and messages
+
+    def show(self, value: Any) -> Any:
+        """A value as a diff or a message shows it: sizes with units, secrets hidden, unset keys left out."""
+        if value is None:
+            return None
+        if self.no_log:
+            return "(hidden)"
+        if self.type == "size" and isinstance(value, int):
+            return format_size(value)
+        if self.options is not None and isinstance(value, dict):
+            return self.options.show(value)
+        if self.options is not None and isinstance(value, list):
+            return [self.options.show(item) if isinstance(item, dict) else item for item in value]
+        return value
 
     def argument_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"type": "raw" if self.type == "size" else self.type}
@@ -105,6 +119,14 @@ class OptionTable:
 
     def argument_spec(self) -> dict[str, dict[str, Any]]:
         return {opt.name: opt.argument_spec() for opt in self.options}
+
+    def show(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Set values of this table as shown (``Option.show``); keys that are no option of it left out."""
+        return {
+            key: self.by_name[key].show(value)
+            for key, value in values.items()
+            if value is not None and key in self.by_name
+        }
 
     def validate(self, raw: Optional[dict[str, Any]], path: str = "") -> tuple[dict[str, Any], list[Problem]]:
         """Convert, check and normalise ``raw`` user input; return (values, problems).
@@ -329,11 +351,39 @@ def duplicates(
     return problems
 
 
+RECONNECT_TIMEOUT = 30  # seconds
+
+
+def connection_options() -> list[Option]:
+    """The options every module of the collection shares; documented by the kvmfleet.kvm.connection fragment."""
+    return [
+        Option("uri", default=DEFAULT_URI, update=CONTROL),
+        Option("reconnect_timeout", type="int", default=RECONNECT_TIMEOUT, minimum=0, update=CONTROL),
+    ]
+
+
 # ------------------------------------------------------------------ normalisers shared by the resources
 
 _MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 _VOLUME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+_OBJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$")
+
+
+def object_name(kind: str) -> Callable[[str], str]:
+    """The normaliser of a guest's or network's name: what libvirt, a host name and a file name all take."""
+
+    def check(value: str) -> str:
+        if not _OBJECT_NAME.match(value):
+            raise OptionError(
+                f"{value!r} is not a usable {kind} name: 1 to 63 letters, digits, '.', '_', '+' or '-', "
+                "starting with a letter or digit"
+            )
+        return value
+
+    return check
 
 
 def mac_address(value: str) -> str:

@@ -47,9 +47,9 @@ def run_actions(actions: list[Action], label: str, **details: Any) -> None:
 
 @dataclass
 class Plan:
-    """What one module run does to one object (a pool, a volume)."""
+    """What one module run does to one object (a guest, a network, a pool, a volume)."""
 
-    kind: str  # "pool", "volume": used in messages
+    kind: str  # "guest", "pool", "volume": used in messages
     name: str
     diff: DiffTracker = field(default_factory=DiffTracker)
     actions: list[Action] = field(default_factory=list)
@@ -59,12 +59,22 @@ class Plan:
     def changed(self) -> bool:
         return bool(self.actions)
 
+    @property
+    def header(self) -> str:
+        """How messages and the diff name the object."""
+        return f"{self.kind} {self.name}"
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """What a failure returns besides its message."""
+        return {}
+
     def add(self, description: str, run: Callable[[], None]) -> None:
         self.actions.append(Action(description, run))
 
     def execute(self) -> None:
         """Run the actions in order; a failure names the action and what was done before it."""
-        run_actions(self.actions, f"{self.kind} {self.name}")
+        run_actions(self.actions, self.header, **self.details)
 
     def result(self, **facts: Any) -> dict[str, Any]:
         diff = self.diff.diff()
@@ -75,8 +85,8 @@ class Plan:
             "diff": {
                 "before": diff["before"],
                 "after": diff["after"],
-                "before_header": f"{self.kind} {self.name}",
-                "after_header": f"{self.kind} {self.name}",
+                "before_header": self.header,
+                "after_header": self.header,
             },
             **facts,
         }

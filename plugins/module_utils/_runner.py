@@ -28,25 +28,15 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import (
     ValidationError,
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import (
-    DEFAULT_URI,
     LIBVIRT_IMPORT_ERROR,
     LIBVIRT_INSTALL_HINT,
     LIBVIRT_LIBRARY,
     connect,
     libvirt,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, Option, OptionTable
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import OptionTable, connection_options
 
-RECONNECT_TIMEOUT = 30  # seconds
 RECONNECT_POLL = 0.5
-
-
-def connection_options() -> list[Option]:
-    """The options every module of the collection shares; documented by the kvmfleet.kvm.connection fragment."""
-    return [
-        Option("uri", default=DEFAULT_URI, update=CONTROL),
-        Option("reconnect_timeout", type="int", default=RECONNECT_TIMEOUT, minimum=0, update=CONTROL),
-    ]
 
 
 def connection_argument_spec(**extra: dict[str, Any]) -> dict[str, dict[str, Any]]:

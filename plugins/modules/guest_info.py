@@ -150,7 +150,7 @@ guests:
       sample: 192.168.122.10
 """
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest_info import GUEST_INFO_ENTRY
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.info import GUEST_INFO_ENTRY
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import run_entry
 
 

@@ -19,10 +19,10 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     Option,
     OptionTable,
     Problem,
+    connection_options,
     duplicates,
     join_path,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_options
 
 ANTI_AFFINITY = OptionTable(
     [
@@ -34,7 +34,7 @@ ANTI_AFFINITY = OptionTable(
 
 DESTINATION = OptionTable(
     [
-        Option("name", required=True, description="the hypervisor's inventory name"),
+        Option("name", required=True),
         Option("uri", required=True, normalize=libvirt_uri),
         Option("peer_uri", normalize=libvirt_uri),
         Option("migrate_uri"),

@@ -107,8 +107,11 @@ def _constant(lv: Any, table: dict[str, Any], value: int) -> Optional[Any]:
     return None
 
 
-def busy(dom: Any) -> Optional[Busy]:
-    """The transient state ``dom`` is in, or None when it is settled (running, paused by someone, off)."""
+def busy(dom: Any, xml: Optional[str] = None) -> Optional[Busy]:
+    """The transient state ``dom`` is in, or None when it is settled (running, paused by someone, off).
+
+    ``xml``: its live definition, when the caller has just read it (the disks with a block job are found in it).
+    """
     lv = require_libvirt()
     state, reason = dom.state()
     if state == lv.VIR_DOMAIN_SHUTDOWN:
@@ -130,11 +133,11 @@ def busy(dom: Any) -> Optional[Busy]:
         what = _constant(lv, _JOB_WAITS, job["operation"])
         if what is not None:
             return Busy(what, True)
-    return _block_job(lv, dom)
+    return _block_job(lv, dom, xml)
 
 
-def _block_job(lv: Any, dom: Any) -> Optional[Busy]:
-    for disk in ET.fromstring(dom.XMLDesc(0)).iter("disk"):
+def _block_job(lv: Any, dom: Any, xml: Optional[str]) -> Optional[Busy]:
+    for disk in ET.fromstring(xml or dom.XMLDesc(0)).iter("disk"):
         target = disk.find("target")
         if target is None or not target.get("dev"):
             continue
@@ -159,18 +162,25 @@ def _block_job(lv: Any, dom: Any) -> Optional[Busy]:
     return None
 
 
-def settle(dom: Any, timeout: float, step: float = 0.25, sleep: Callable[[float], None] = time.sleep) -> Optional[str]:
+def settle(
+    dom: Any,
+    timeout: float,
+    xml: Optional[str] = None,
+    step: float = 0.25,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Optional[str]:
     """Wait up to ``timeout`` seconds for ``dom`` to leave a transient state; a note of what was waited for.
 
     Fails (``KvmFleetError`` naming the state and what to do) for a state that waiting does not end, and
-    when the wait runs out.
+    when the wait runs out. ``xml``: the live definition just read, for the first look.
     """
     lv = require_libvirt()
     deadline = time.monotonic() + timeout
     first: Optional[Busy] = None
     while True:
         try:
-            state = busy(dom)
+            state = busy(dom, xml)
+            xml = None  # a second look reads the definition again
         except lv.libvirtError as exc:
             if exc.get_error_code() == lv.VIR_ERR_NO_DOMAIN:
                 return f"{dom.name()} went away while {first.what if first else 'it was read'}"

@@ -19,7 +19,6 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import GuestPlan, GuestPlanner, HostContext
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._locks import turns
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import run_actions
 
 MAX_PARALLEL = 4
 
@@ -63,7 +62,7 @@ def plan_all(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]]) -> l
 
 
 def execute(plan: GuestPlan) -> None:
-    run_actions(plan.actions, plan.name, guest=plan.name)
+    plan.execute()
 
 
 def final_state(conn: Any, plan: GuestPlan, check_mode: bool) -> str:
@@ -109,7 +108,7 @@ def converge(conn: Any, uri: str, guests: list[tuple[str, dict[str, Any]]], chec
                 xml = plan.definition
             else:  # what is defined (in check mode: unchanged)
                 xml = conn.lookupByName(plan.name).XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE)
-        results.append(plan.result(final_state(conn, plan, check_mode), xml))
+        results.append(plan.outcome(final_state(conn, plan, check_mode), xml))
     if not check_mode:  # every guest with ``wait`` that runs now, all at the same time
         waits = {
             result["name"]: values["wait"]

@@ -11,9 +11,9 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     Option,
     OptionError,
     OptionTable,
+    connection_options,
     labels,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_options
 
 
 def ratio(value: float) -> float:

@@ -19,9 +19,9 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     OptionError,
     OptionTable,
     Problem,
+    connection_options,
     join_path,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_options
 
 DEFAULT_MAX_DOWNTIME_MS = 300  # QEMU's own default
 DEFAULT_TIMEOUT_PER_GIB = 150  # seconds per GiB moved (memory, plus the disks copied)

@@ -1,6 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The network module's main(): the option table in, plan, execute unless check mode, the result out."""
+"""The network module's entry: the option table in, plan, execute unless check mode, the result out."""
 
 from __future__ import annotations
 
@@ -14,12 +14,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._network.plan import 
     NetworkPlan,
     NetworkPlanner,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import run_actions
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import TableModule, run_module
-
-
-def execute(plan: NetworkPlan) -> None:
-    run_actions(plan.actions, f"network {plan.name}")
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import Entry, run_entry
 
 
 def result(conn: Any, plan: NetworkPlan, check_mode: bool) -> dict[str, Any]:
@@ -42,14 +37,16 @@ def result(conn: Any, plan: NetworkPlan, check_mode: bool) -> dict[str, Any]:
     }
 
 
-def _network(conn: Any, module: Any) -> dict[str, Any]:
-    values = {key: value for key, value in module.values.items() if key != "uri"}
-    plan = NetworkPlanner(conn, values, is_local_uri(module.params["uri"])).plan()
-    if not module.check_mode:
-        execute(plan)
-    return result(conn, plan, module.check_mode)
+def _network(conn: Any, invocation: Any) -> dict[str, Any]:
+    values = {key: value for key, value in invocation.values.items() if key != "uri"}
+    plan = NetworkPlanner(conn, values, is_local_uri(invocation.params["uri"])).plan()
+    if not invocation.check_mode:
+        plan.execute()
+    return result(conn, plan, invocation.check_mode)
+
+
+NETWORK_ENTRY = Entry(NETWORK_MODULE, _network)
 
 
 def run_network_module() -> None:
-    module = TableModule(NETWORK_MODULE, supports_check_mode=True)
-    run_module(module, _network)
+    run_entry(NETWORK_ENTRY)

@@ -22,10 +22,11 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     OptionError,
     OptionTable,
     Problem,
+    connection_options,
     join_path,
     mac_address,
+    object_name,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_options
 
 # A change to a running network that only a restart (destroy + start) applies.
 RESTART = "restart"
@@ -34,7 +35,6 @@ FORWARD_MODES = ("nat", "route", "open", "isolated", "bridge", "macvtap", "hostd
 ROUTED = ("nat", "route", "open", "isolated")  # libvirt creates the bridge, runs dnsmasq
 MACVTAP_MODES = ("bridge", "vepa", "private", "passthrough")
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$")
 _IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,14}$")
 _DNS = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -45,13 +45,7 @@ IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 # ---------------------------------------------------------------------------------------------- normalisers
 
 
-def network_name(value: str) -> str:
-    if not _NAME.match(value):
-        raise OptionError(
-            f"{value!r} is not a usable network name: 1 to 63 letters, digits, '.', '_', '+' or '-', "
-            "starting with a letter or digit"
-        )
-    return value
+network_name = object_name("network")
 
 
 def interface_name(value: str) -> str:
@@ -92,8 +86,8 @@ def interface_address(value: str) -> str:
 
 DHCP_RANGE = OptionTable(
     [
-        Option("start", required=True, normalize=ip_address, description="first address handed out"),
-        Option("end", required=True, normalize=ip_address, description="last address handed out"),
+        Option("start", required=True, normalize=ip_address),
+        Option("end", required=True, normalize=ip_address),
     ]
 )
 
@@ -106,10 +100,10 @@ def _dhcp_host_checks(host: dict[str, Any], path: str) -> list[Problem]:
 
 DHCP_HOST = OptionTable(
     [
-        Option("mac", normalize=mac_address, description="client MAC address (IPv4 only)"),
-        Option("id", description="client DUID (IPv6 only)"),
-        Option("name", normalize=dns_name, description="host name given to the client"),
-        Option("ip", required=True, normalize=ip_address, description="the fixed address"),
+        Option("mac", normalize=mac_address),
+        Option("id"),
+        Option("name", normalize=dns_name),
+        Option("ip", required=True, normalize=ip_address),
     ],
     checks=[_dhcp_host_checks],
 )

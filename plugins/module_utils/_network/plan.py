@@ -29,21 +29,15 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._network.options impo
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     CONTROL,
     LIVE,
-    DiffTracker,
     Problem,
     differs,
 )
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan
 
 ABSENT, ACTIVE, INACTIVE = "absent", "active", "inactive"
 TOPOLOGY = ("forward", "bridge", "forward_dev", "interfaces", "macvtap_mode", "pf")
 FAMILIES = ("ipv4", "ipv6")
 SYS_NET = "/sys/class/net"
-
-
-@dataclass
-class Action:
-    description: str
-    run: Callable[[], None]
 
 
 @dataclass
@@ -58,22 +52,16 @@ class UpdateOp:
 
 
 @dataclass
-class NetworkPlan:
-    name: str
-    before_state: str
-    desired_state: str
-    diff: DiffTracker = field(default_factory=DiffTracker)
-    actions: list[Action] = field(default_factory=list)
+class NetworkPlan(Plan):
+    before_state: str = ABSENT
+    desired_state: str = "present"
     restart_fields: list[str] = field(default_factory=list)
     restarted: bool = False
     definition: Optional[str] = None
 
     @property
-    def changed(self) -> bool:
-        return bool(self.actions)
-
-    def add(self, description: str, run: Callable[[], None]) -> None:
-        self.actions.append(Action(description, run))
+    def header(self) -> str:
+        return self.name
 
     def after_state(self) -> str:
         if self.desired_state == "present":
@@ -125,7 +113,7 @@ class NetworkPlanner:
     def plan(self) -> NetworkPlan:
         net = self._lookup()
         before = network_state(net) if net is not None else ABSENT
-        plan = NetworkPlan(self.name, before, self.want["state"])
+        plan = NetworkPlan("network", self.name, before_state=before, desired_state=self.want["state"])
         if self.want["state"] == ABSENT:
             if net is not None:
                 self._plan_removal(plan, net)

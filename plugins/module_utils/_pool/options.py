@@ -19,12 +19,12 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     OptionTable,
     Problem,
     absolute_path,
+    connection_options,
     join_path,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_options
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool_facts import DIRECTORY_TYPES
 
 # Pools whose storage is a directory on the hypervisor (volumes are files in it).
-DIRECTORY_TYPES = ("dir", "fs", "netfs")
 POOL_TYPES = ("dir", "fs", "netfs", "logical", "iscsi", "rbd", "zfs")
 FORMATS = {
     "fs": ("auto", "ext2", "ext3", "ext4", "ufs", "iso9660", "udf", "gfs", "gfs2", "vfat", "hfs+", "xfs", "ocfs2"),
@@ -89,7 +89,7 @@ AUTH = OptionTable(
     [
         Option("type", choices=("chap", "ceph"), required=True),
         Option("username", required=True),
-        Option("secret_uuid", normalize=secret_uuid, description="UUID of the libvirt secret with the password/key"),
+        Option("secret_uuid", normalize=secret_uuid),
     ]
 )
 

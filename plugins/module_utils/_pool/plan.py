@@ -28,13 +28,13 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import (
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, IMPOSSIBLE, LIVE, NEXT_BOOT
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import DIRECTORY_TYPES
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.xml import (
     default_target,
     pool_xml,
     read_pool,
     write_permissions,
 )
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool_facts import DIRECTORY_TYPES
 
 PERMISSIONS = ("target_owner", "target_group", "target_mode")
 FILESYSTEM_OWN = "lost+found"  # listed by libvirt as a volume of fs pools; it belongs to the filesystem

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, LibvirtCallFailed
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, require_libvirt
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import DIRECTORY_TYPES
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool_facts import DIRECTORY_TYPES, pool_facts
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import xml as vxml
 
 # the XML side, re-exported: the guest planner uses this module as its one door to volumes
@@ -179,7 +179,7 @@ def volume_facts(vol: Any) -> dict[str, Any]:
 
 def pool_type(pool: Any) -> str:
     """The type of a storage pool (dir, fs, logical...)."""
-    return ET.fromstring(pool.XMLDesc(0)).get("type") or "dir"
+    return pool_facts(pool)["type"] or "dir"
 
 
 def raw_only(kind: str) -> Optional[str]:

@@ -17,10 +17,10 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     OptionTable,
     Problem,
     absolute_path,
+    connection_options,
     join_path,
     volume_name,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import connection_options
 
 MiB = 1024 * 1024
 ALGORITHMS = {"sha256": 64, "sha512": 128}

@@ -22,8 +22,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import is_lo
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._locks import turns
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, LIVE
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import DIRECTORY_TYPES
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.xml import read_pool
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool_facts import DIRECTORY_TYPES, pool_facts
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._units import format_size
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops, transfer
 
@@ -71,7 +70,7 @@ class VolumePlanner:
             return self.plan
         if not pool.isActive():
             raise ValidationError([("pool", f"storage pool {self.want['pool']} is not active")])
-        self.pool_def = read_pool(pool.XMLDesc(0))
+        self.pool_def = pool_facts(pool)
         self.kind = self.pool_def["type"]
         self._check_pool_type()
         vol = ops.find_volume(pool, self.name)

@@ -41,7 +41,7 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import DIRECTORY_TYPES
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool_facts import DIRECTORY_TYPES
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._units import format_size
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops
 

@@ -15,25 +15,21 @@ import pytest
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import BINDINGS, compute, system
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import devices as fdevices
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.module import GUESTS_ENTRY
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST, assign_targets, merge_defaults
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST, merge_defaults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import (
     GuestPlanner,
     HostContext,
     derived_mac,
 )
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.read import read_domain
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.rules import assign_targets
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.runner import converge, execute
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import run_direct
 
 URI = "test:///default"
-
-
-@pytest.fixture
-def conn() -> Iterator[Any]:
-    connection = connect(URI)
-    yield connection
-    connection.close()
 
 
 @pytest.fixture
@@ -248,30 +244,34 @@ ROUND_TRIP = [
 @pytest.mark.parametrize(("option", "value"), ROUND_TRIP)
 def test_each_writer_is_read_back_as_written(option: str, value: Any) -> None:
     root = gx.skeleton("g")
-    gx.WRITERS[option](root, value)
-    assert gx.read_domain(gx.to_string(root))[option] == value
+    BINDINGS[option].write(root, value)
+    assert read_domain(ET.fromstring(gx.to_string(root)))[option] == value
 
 
 def test_vcpus_and_memory_below_their_maximum() -> None:
     root = gx.skeleton("g")
-    gx.write_max_vcpus(root, 4)
-    gx.write_vcpus(root, 2)
-    gx.write_max_memory(root, 1024**3)
-    gx.write_memory(root, 512 * 1024**2)
-    state = gx.read_domain(gx.to_string(root))
+    compute.write_max_vcpus(root, 4)
+    compute.write_vcpus(root, 2)
+    compute.write_max_memory(root, 1024**3)
+    compute.write_memory(root, 512 * 1024**2)
+    state = read_domain(ET.fromstring(gx.to_string(root)))
     assert (state["vcpus"], state["max_vcpus"]) == (2, 4)
-    assert (state["memory"], state["max_memory"], state["memory_target"]) == (512 * 1024**2, 1024**3, 512 * 1024**2)
+    assert (state["memory"], state["max_memory"], compute.read_memory_target(root)) == (
+        512 * 1024**2,
+        1024**3,
+        512 * 1024**2,
+    )
 
 
 def test_cpu_console_graphics_watchdog_round_trip() -> None:
     root = gx.skeleton("g")
     cpu = {"mode": "custom", "model": "EPYC", "sockets": 1, "cores": 2, "threads": 1,
            "pinning": [{"vcpu": 0, "cpuset": "1"}], "numa": [{"cpus": "0-1", "memory": 512 * 1024**2}]}  # fmt: skip
-    gx.write_cpu(root, cpu)
-    gx.write_console(root, {"type": "pty", "log": "/var/log/g.log"})
-    gx.write_graphics(root, {"type": "vnc", "listen": None, "port": None, "password": "pw"})
-    gx.write_watchdog(root, {"model": "i6300esb", "action": "poweroff"})
-    state = gx.read_domain(gx.to_string(root))
+    compute.write_cpu(root, cpu)
+    fdevices.write_console(root, {"type": "pty", "log": "/var/log/g.log"})
+    fdevices.write_graphics(root, {"type": "vnc", "listen": None, "port": None, "password": "pw"})
+    fdevices.write_watchdog(root, {"model": "i6300esb", "action": "poweroff"})
+    state = read_domain(ET.fromstring(gx.to_string(root)))
     assert state["cpu"] == cpu
     assert state["console"] == {"type": "pty", "log": "/var/log/g.log"}
     assert state["graphics"] == {"type": "vnc", "listen": "127.0.0.1", "port": -1, "password": "pw"}
@@ -294,9 +294,9 @@ def test_another_chipset_drops_addresses_and_controllers() -> None:
         "<domain><os><type machine='pc-q35-7.2'>hvm</type></os><devices><controller type='pci' model='pcie-root'/>"
         "<disk><target dev='vda'/><address type='pci'/></disk></devices></domain>"
     )
-    gx.write_machine(root, "pc-q35-8.0")
+    system.write_machine(root, "pc-q35-8.0")
     assert root.find("devices/controller") is not None, "same chipset: the layout is kept"
-    gx.write_machine(root, "pc")
+    system.write_machine(root, "pc")
     assert root.find("devices/controller") is None and root.find("devices/disk/address") is None
 
 
@@ -343,7 +343,7 @@ def test_link_state_is_live_and_removed_devices_are_detached(conn: Any) -> None:
     result = plan(conn, name="test", interfaces=[{"source": "default", "link_state": "down"}], disks=[])
     assert [a.description for a in result.actions] == [
         "detach disk vda from the running guest",
-        "set link down on interface aa:bb:cc:dd:ee:ff",
+        "set link_state down on interface aa:bb:cc:dd:ee:ff",
     ]
 
 

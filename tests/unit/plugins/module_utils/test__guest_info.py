@@ -10,7 +10,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils import _address
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest_info import describe, read_guests
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.info import describe, read_guests
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
 from ansible_collections.kvmfleet.kvm.plugins.modules import guest_info
 

@@ -297,7 +297,7 @@ def test_the_copy_an_interrupted_move_made_to_that_host_is_not_refused() -> None
 def test_a_disk_on_a_filesystem_libvirt_does_not_share_is_refused_where_it_can_be_seen(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(pf, "_mount_type", lambda path: "ext4" if path.startswith("/srv") else "nfs4")
+    monkeypatch.setattr(pf, "mount_type", lambda path: "ext4" if path.startswith("/srv") else "nfs4")
     local = host("hv1", local=True)
     (reason,) = pf.check(guest(), local, host("hv2"))
     assert reason.code == "disk_not_shared" and reason.blocking and "ext4 filesystem" in reason.message

@@ -17,9 +17,15 @@ from typing import Any, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils import _address
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import read_values
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect, require_libvirt
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, Option, OptionTable
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import Entry, connection_options
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
+    CONTROL,
+    Option,
+    OptionTable,
+    connection_options,
+)
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import Entry
 
 MiB = 1024 * 1024
 STATES = {
@@ -53,10 +59,25 @@ def _xml(dom: Any) -> Optional[str]:
         return None  # undefined meanwhile
 
 
+_FACTS = (
+    "name",
+    "uuid",
+    "title",
+    "description",
+    "tags",
+    "virt_type",
+    "arch",
+    "vcpus",
+    "max_vcpus",
+    "memory",
+    "max_memory",
+)
+
+
 def describe(xml: str, state: str) -> dict[str, Any]:
     """One guest's facts from its XML (the live XML when it runs)."""
     root = ET.fromstring(xml)
-    scalars = gx.read_scalars(root)
+    scalars = read_values(root, _FACTS)
     disks = [
         {key: value for key, value in disk.items() if key not in ("size", "backing_image", "boot_order")}
         for disk in gx.read_disks(root)
