@@ -65,22 +65,43 @@ def local_kvm_facts(root: str = "/") -> dict[str, Any]:
     }
 
 
+NO_FLAG = (
+    "the CPU shows no hardware virtualisation (no vmx/svm flag): enable VT-x/AMD-V (Intel VT, SVM) in the "
+    "firmware setup, or nested virtualisation on the outer hypervisor"
+)
+MODULE_OF_FLAG = {"vmx": "kvm_intel", "svm": "kvm_amd"}
+
+
+def kvm_problems(local: dict[str, Any], modprobe_error: Optional[str] = None) -> list[str]:
+    """Everything that keeps this host from running KVM guests (``local_kvm_facts()``); none: it can.
+
+    ``modprobe_error``: how loading the CPU's KVM module failed, when it was tried.
+    """
+    problems = []
+    if not local["cpu_flags"]:
+        problems.append(NO_FLAG)
+    if not set(local["modules"]) & set(HW_MODULES):
+        extra = (
+            " (only the software kvm_pvm module is: it opens /dev/kvm, but QEMU cannot run guests with it)"
+            if "kvm_pvm" in local["modules"]
+            else ""
+        )
+        flag = next(iter(local["cpu_flags"]), None)
+        if modprobe_error is not None and flag:
+            fix = f"modprobe {MODULE_OF_FLAG[flag]} failed ({modprobe_error}); a firmware setting may disable it"
+        else:
+            fix = "run 'modprobe kvm_intel' or 'modprobe kvm_amd'"
+        problems.append(f"neither kvm_intel nor kvm_amd is loaded{extra}: {fix}")
+    if not local["dev_kvm"]:
+        problems.append("/dev/kvm does not exist: load the kvm module")
+    return problems
+
+
 def judge_kvm(domain_types: list[str], local: Optional[dict[str, Any]]) -> tuple[bool, str]:
     """Whether KVM guests really run, and why not. ``local`` is ``local_kvm_facts()`` or None (remote)."""
-    if local is not None:
-        if not local["cpu_flags"]:
-            return False, (
-                "the CPU shows no hardware virtualisation (no vmx/svm flag): enable VT-x/AMD-V in the "
-                "firmware setup, or nested virtualisation on the outer hypervisor"
-            )
-        if not set(local["modules"]) & set(HW_MODULES):
-            extra = " (only the software kvm_pvm module is loaded)" if "kvm_pvm" in local["modules"] else ""
-            return (
-                False,
-                f"neither kvm_intel nor kvm_amd is loaded{extra}: run 'modprobe kvm_intel' or 'modprobe kvm_amd'",
-            )
-        if not local["dev_kvm"]:
-            return False, "/dev/kvm does not exist: load the kvm module"
+    problems = kvm_problems(local) if local is not None else []
+    if problems:
+        return False, problems[0]
     if "kvm" not in domain_types:
         return (
             False,

@@ -28,6 +28,7 @@ author:
 extends_documentation_fragment:
   - kvmfleet.kvm.connection
   - kvmfleet.kvm.attributes
+  - kvmfleet.kvm.attributes.action
   - kvmfleet.kvm.attributes.converge
 options:
   name:

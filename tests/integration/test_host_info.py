@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 
 import kvmtest
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._host import judge_kvm, local_kvm_facts
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._host import judge_kvm, kvm_problems, local_kvm_facts
 
 
 def test_host_info_matches_virsh_and_is_the_same_in_check_mode(play) -> None:
@@ -81,3 +82,31 @@ def test_missing_binding_fails_saying_which_package(play, tmp_path) -> None:
     assert failed["failed"] is True
     assert "libvirt-python" in failed["msg"]
     assert "python3-libvirt" in failed["msg"]
+
+
+def test_host_kvm_judges_this_host_like_host_info_and_loads_nothing_here(play) -> None:
+    task = {"name": "kvm", "kvmfleet.kvm.host_kvm": {}}
+    results = [play([task], check=check).result("kvm") for check in (True, False, True, False)]
+    # these machines have no vmx/svm flag: there is no kvm_intel/kvm_amd to load, in check mode or not
+    assert [result["changed"] for result in results] == [False] * 4
+    assert all(result["actions"] == [] for result in results)
+    assert all(result["kvm"] == results[1]["kvm"] for result in results)
+    local = local_kvm_facts()
+    kvm = results[1]["kvm"]
+    assert kvm["problems"] == kvm_problems(local)
+    assert kvm["usable"] is (not kvm["problems"])
+    assert kvm["problems"][0].startswith("the CPU shows no hardware virtualisation (no vmx/svm flag)")
+    assert (kvm["cpu_flags"], kvm["modules"], kvm["dev_kvm"]) == (
+        local["cpu_flags"],
+        local["modules"],
+        local["dev_kvm"],
+    )
+    assert kvm["dev_kvm"] is os.path.exists("/dev/kvm")
+    assert sorted(kvm["modules"]) == sorted(
+        m for m in ("kvm", "kvm_amd", "kvm_intel", "kvm_pvm") if os.path.isdir(f"/sys/module/{m}")
+    )
+    assert results[1]["root"] is (os.geteuid() == 0)
+    assert results[1]["systemd"] is os.path.isdir("/run/systemd/system")
+    # the same verdict as host_info's (its first problem is host_info's reason)
+    info = play([{"name": "info", "kvmfleet.kvm.host_info": {}}]).result("info")
+    assert info["host"]["kvm"]["reason"] == kvm["problems"][0]
