@@ -12,9 +12,9 @@ description:
   - Reads the CPU's hardware virtualisation flag (C(vmx) or C(svm)), the loaded KVM kernel modules and
     C(/dev/kvm) of the host it runs on, loads C(kvm_intel) or C(kvm_amd) when the CPU has the flag and
     neither is loaded, and says whether KVM guests can run, listing every problem when they cannot.
-  - Needs no libvirt: the P(kvmfleet.kvm.host#role) role runs it before it installs anything. It is the
+  - Needs no libvirt, so the P(kvmfleet.kvm.host#role) role runs it before it installs anything. It is the
     same judgement as P(kvmfleet.kvm.host_info#module)'s RV(kvmfleet.kvm.host_info#module:host.kvm.usable)
-    and the guest modules' C(virt_type=auto): a software KVM (C(kvm_pvm)) that opens C(/dev/kvm) without
+    and the guest modules' C(virt_type=auto). A software KVM (C(kvm_pvm)) that opens C(/dev/kvm) without
     VT-x/AMD-V does not count.
 author:
   - kvmfleet maintainers (@kvmfleet)
@@ -81,7 +81,10 @@ kvm:
       description: Every reason they cannot, each with its fix; empty when they can.
       type: list
       elements: str
-      sample: ["the CPU shows no hardware virtualisation (no vmx/svm flag): enable VT-x/AMD-V (Intel VT, SVM) in the firmware setup, or nested virtualisation on the outer hypervisor"]
+      sample:
+        - >-
+          the CPU shows no hardware virtualisation (no vmx/svm flag): enable VT-x/AMD-V (Intel VT, SVM) in the
+          firmware setup, or nested virtualisation on the outer hypervisor
     cpu_flags:
       description: The CPU's hardware virtualisation flags (C(vmx), C(svm)).
       type: list
