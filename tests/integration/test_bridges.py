@@ -25,6 +25,8 @@ from typing import Any
 import kvmtest
 import pytest
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._bridges import agent, render
+
 
 def ns(name: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(["ip", "netns", "exec", name, *cmd], capture_output=True, text=True, check=False)
@@ -155,7 +157,7 @@ def test_wrong_address_on_the_uplink_bridge_rolls_back_by_itself(nshost: dict[st
 
     result = run_role(h, wrong)
     assert result["apply"].get("failed") is True, result["apply"]
-    assert f"no answer from {h['net']}.1" in result["apply"]["stdout"]
+    assert f"no answer from {h['net']}.1" in result["apply"]["msg"]
     # the rollback is armed in a process of its own; nobody calls it: it fires at its deadline
     assert kvmtest.wait_until((h["state"] / "rolled-back").exists, 30), (h["state"] / "rollback.log").read_text()
     assert kvmtest.wait_until(lambda: reaches(h["host"], f"{h['net']}.1"), 10)
@@ -199,7 +201,12 @@ def test_check_apply_check_apply_and_the_change_stays(nshost: dict[str, Any]) ->
     results = [run_role(h, good, check=check) for check in (True, False, True, False)]
     assert [r["stats"]["changed"] for r in results] == [1, 1, 0, 0], [r["apply"] for r in results]
     assert [r["stats"]["failures"] for r in results] == [0, 0, 0, 0]
-    assert [r["apply"]["stdout_lines"][-1] for r in results] == ["would change", "changed", "unchanged", "unchanged"]
+    assert [r["apply"]["changed"] for r in results] == [True, True, False, False]
+    assert [d["after_header"] for d in results[0]["apply"]["diff"]] == [  # the namespace's /etc/network
+        "/etc/network/interfaces",
+        "/etc/network/interfaces.d/kvmfleet-bridges",
+    ]
+    assert results[1]["apply"]["output"][-1] == "changed" and results[3]["apply"]["diff"] == []
     assert snapshot(h)["tmp"] == before["tmp"]  # check mode removed its temporary directory
 
     time.sleep(12)  # past the rollback deadline: the confirmed change stays
@@ -219,22 +226,26 @@ def test_check_apply_check_apply_and_the_change_stays(nshost: dict[str, Any]) ->
 
 def test_check_mode_writes_nothing_on_the_host(nshost: dict[str, Any]) -> None:
     h = nshost
+    bridge = f"kvt{h['tag']}b"
     state = h["state"] / "state"
     before = snapshot(h)
     checked = run_role(h, {**bridge_vars(h, f"{h['net']}.2/24"), "bridges_state_dir": str(state)}, check=True)
-    assert checked["apply"]["changed"] is True and checked["apply"]["stdout_lines"][-1] == "would change"
+    assert checked["apply"]["changed"] is True and checked["apply"]["diff"]
+    assert f"{bridge}: no such interface" in checked["apply"]["drift"]
     assert not state.exists()
     assert snapshot(h) == before
 
 
 @pytest.mark.parametrize(
-    "drift",
+    ("drift", "expected"),
     [
-        pytest.param(("ip", "addr", "del", "ADDRESS", "dev", "BRIDGE"), id="address-removed"),
-        pytest.param(("ip", "link", "set", "UPLINK", "nomaster"), id="port-removed"),
+        pytest.param(("ip", "addr", "del", "ADDRESS", "dev", "BRIDGE"), "BRIDGE: no address ADDRESS",
+                     id="address-removed"),
+        pytest.param(("ip", "link", "set", "UPLINK", "nomaster"), "UPLINK: not a port of BRIDGE (master: none)",
+                     id="port-removed"),
     ],
-)
-def test_a_change_by_hand_is_seen_and_undone(nshost: dict[str, Any], drift: tuple[str, ...]) -> None:
+)  # fmt: skip
+def test_a_change_by_hand_is_seen_and_undone(nshost: dict[str, Any], drift: tuple[str, ...], expected: str) -> None:
     h = nshost
     bridge = f"kvt{h['tag']}b"
     good = bridge_vars(h, f"{h['net']}.2/24")
@@ -244,7 +255,9 @@ def test_a_change_by_hand_is_seen_and_undone(nshost: dict[str, Any], drift: tupl
     ns(h["host"], *cmd)
 
     checked = run_role(h, good, check=True)
-    assert checked["apply"]["stdout_lines"][-1] == "would change"
+    assert checked["apply"]["changed"] is True and checked["apply"]["diff"] == []  # the files are in place
+    assert checked["apply"]["drift"] == [expected.replace("BRIDGE", bridge).replace("UPLINK", h["uplink"])
+                                         .replace("ADDRESS", f"{h['net']}.2/24")]  # fmt: skip
     applied = run_role(h, good)
     assert applied["apply"]["changed"] is True and applied["stats"]["failures"] == 0, applied["apply"]
     assert f"master {bridge}" in ns(h["host"], "ip", "link", "show", h["uplink"]).stdout
@@ -268,12 +281,12 @@ def test_a_rerun_while_a_rollback_is_pending_waits_for_it(nshost: dict[str, Any]
     assert "rollback: done" not in (log.read_text() if log.exists() else "")
 
     checked = run_role(h, good, check=True)  # check mode says so, and waits for nothing
-    assert checked["apply"]["stdout_lines"][-1] == "would change"
-    assert "is pending" in checked["apply"]["stdout"]
+    assert checked["apply"]["changed"] is True
+    assert "is pending" in checked["apply"]["output"][0] and "is pending" in checked["apply"]["warnings"][0]
 
     again = run_role(h, wrong)  # the same broken change: the rollback fires first, then it fails again
     assert again["apply"].get("failed") is True, again["apply"]
-    assert "is pending: waiting" in again["apply"]["stdout"]
+    assert "is pending: waiting" in again["apply"]["output"][0]
     assert log.read_text().count("rollback: done") == 1
     assert (h["state"] / "backup" / "interfaces").read_text() == h["main"]  # still the known-good one
 
@@ -290,16 +303,20 @@ def test_a_rerun_while_a_rollback_is_pending_waits_for_it(nshost: dict[str, Any]
 
 
 def test_a_switch_that_fails_is_rolled_back_at_once(nshost: dict[str, Any]) -> None:
-    """The apply script alone (the role's checks would refuse this input): a port that does not
+    """The on-host agent alone (the module's checks would refuse this input): a port that does not
     exist when the switch happens fails the switch, and the previous configuration comes back at
     once, without waiting for the deadline."""
     h = nshost
     bridge, state = f"kvt{h['tag']}b", h["state"]
-    shutil.copy(kvmtest.ROOT / "roles/bridges/files/kvmfleet-netapply", state)
-    state.joinpath("bundle").write_text(
-        f"### FILE kvmfleet-bridges\niface kvt{h['tag']}x inet manual\n\nauto {bridge}\n"
+    state.joinpath(agent.NAME).write_text(agent.SCRIPT)
+    state.joinpath("stage").mkdir()
+    state.joinpath("stage/kvmfleet-bridges").write_text(
+        f"iface kvt{h['tag']}x inet manual\n\nauto {bridge}\n"
         f"iface {bridge} inet static\n    address {h['net']}.2/24\n    bridge_ports {h['uplink']} kvt{h['tag']}x\n"
     )
+    state.joinpath("stage/interfaces").write_text(render.taken_over(h["main"], [h["uplink"], f"kvt{h['tag']}x"]))
+    state.joinpath("current").mkdir()
+    state.joinpath("current/interfaces").write_text(h["main"])
     state.joinpath("ports").write_text(f"{h['uplink']}\nkvt{h['tag']}x\n")
     state.joinpath("targets").write_text(f"{h['net']}.1\n")
     state.joinpath("settings").write_text("BACKEND=ifupdown\nCHECK_TIMEOUT=2\nROLLBACK_TIMEOUT=600\n")
@@ -342,23 +359,22 @@ VLAN_VARS = {
 def test_vlan_bridge_configuration_per_backend(nshost: dict[str, Any], backend: str, expected: list[str]) -> None:
     """What each backend gets for a VLAN bridge. These machines' kernel has no 8021q module (`ip link
     add ... type vlan`: "Unknown device type"), so VLAN interfaces cannot be created here: check mode
-    predicts a change, and `--tags bridges_configure` stages the configuration without applying it."""
+    predicts a change and returns the configuration; `--tags bridges_configure` checks and changes nothing."""
     h = nshost
     bridge, uplink = f"kvt{h['tag']}b", h["uplink"]
     role_vars = json.loads(json.dumps(VLAN_VARS).replace("UPLINK", uplink).replace("BRIDGE", bridge))
     role_vars = {**role_vars, "bridges_check_targets": [f"{h['net']}.1"], "bridges_backend": backend}
     before = snapshot(h)
     result = run_role(h, role_vars, check=True)
-    assert result["apply"]["changed"] is True and result["apply"]["stdout_lines"][-1] == "would change"
+    assert result["apply"]["changed"] is True and result["apply"]["backend"] == backend
     assert snapshot(h) == before
-
-    staged = run_role(h, role_vars, tags="bridges_configure")
-    assert staged["stats"]["failures"] == 0 and "not run" in staged["apply"]
-    bundle = (h["state"] / "bundle").read_text()
+    bundle = "".join(f"### FILE {Path(path).name}\n{text}" for path, text in result["apply"]["files"].items())
     for line in expected:
         assert line.replace("UPLINK", uplink).replace("BRIDGE", bridge) in bundle, bundle
-    assert f"BACKEND={backend}" in (h["state"] / "settings").read_text()
-    assert {**snapshot(h), "state": before["state"]} == before  # only the state directory was written
+
+    checked = run_role(h, role_vars, tags="bridges_configure")
+    assert checked["stats"]["failures"] == 0 and "not run" in checked["apply"]
+    assert snapshot(h) == before
 
 
 def test_install_tag_alone(nshost: dict[str, Any]) -> None:
@@ -376,69 +392,69 @@ def test_install_tag_alone(nshost: dict[str, Any]) -> None:
 
 
 BAD_INPUTS = [
-    ({"bridges_check_targets": []}, ["bridges_check_targets: give the addresses"]),
-    ({"bridges_check_targets": ["gateway.example"]}, ["bridges_check_targets[0]: 'gateway.example' is not an IPv4"]),
-    ({"bridges_list": [{"name": "b" * 16, "ports": []}]}, ["bridges_list[0].name: 'bbbbbbbbbbbbbbbb' is not an"]),
+    ({"bridges_check_targets": []}, ["check_targets: give the addresses"]),
+    ({"bridges_check_targets": ["gateway.example"]}, ["check_targets[0]: 'gateway.example' is not an IPv4"]),
+    ({"bridges_list": [{"name": "b" * 16, "ports": []}]}, ["bridges[0].name: 'bbbbbbbbbbbbbbbb' is not an"]),
     (
         {"bridges_list": [{"name": "UPLINK", "ports": []}]},
-        ["bridges_list[0].name: UPLINK exists on the host and is a veth"],
+        ["bridges[0].name: UPLINK exists on the host and is a veth"],
     ),
     (
         {"bridges_list": [{"name": "kvtb1", "ports": ["UPLINK"]}, {"name": "kvtb2", "ports": ["UPLINK"]}]},
-        ["bridges_list[1].ports[0]: UPLINK is already a port of bridges_list[0]"],
+        ["bridges[1].ports[0]: UPLINK is already a port of bridges[0]"],
     ),
     (
         {"bridges_list": [{"name": "kvtb1", "ports": ["UPLINK", "kvtnosuch0"]}]},
-        ["bridges_list[0].ports[1]: no interface kvtnosuch0 on the host"],
+        ["bridges[0].ports[1]: no interface kvtnosuch0 on the host"],
     ),
-    ({"bridges_vlans": [{"device": "kvtnosuch1", "id": 10}]}, ["bridges_vlans[0].device: no interface kvtnosuch1"]),
-    ({"bridges_vlans": [{"device": "UPLINK", "id": 4095}]}, ["bridges_vlans[0].id: 4095 is not a VLAN id (1 to 4094)"]),
-    ({"bridges_vlans": [{"device": "UPLINK", "id": 0}]}, ["bridges_vlans[0].id: 0 is not a VLAN id"]),
+    ({"bridges_vlans": [{"device": "kvtnosuch1", "id": 10}]}, ["vlans[0].device: no interface kvtnosuch1"]),
+    ({"bridges_vlans": [{"device": "UPLINK", "id": 4095}]}, ["vlans[0].id: 4095 is not a VLAN id (1 to 4094)"]),
+    ({"bridges_vlans": [{"device": "UPLINK", "id": 0}]}, ["vlans[0].id: 0 is not a VLAN id"]),
     (
         {"bridges_vlans": [{"device": "UPLINK", "id": 10, "name": "kvtvlanname0123"}]},  # 15: fine
         [],
     ),
     (
         {"bridges_vlans": [{"device": "UPLINK", "id": 10, "name": "kvtvlanname01234"}]},
-        ["bridges_vlans[0].name: 'kvtvlanname01234' is not an interface name (at most 15"],
+        ["vlans[0].name: 'kvtvlanname01234' is not an interface name (at most 15"],
     ),
     (
         {"bridges_list": [{"name": "kvtb1", "addresses": ["198.18.0.300/24", "198.18.0.3", "fd00::1/129"]}]},
         [
-            "bridges_list[0].addresses[0]: '198.18.0.300' is not an IPv4 or IPv6 address",
-            "bridges_list[0].addresses[1]: '198.18.0.3' is not an address with a prefix length",
-            "bridges_list[0].addresses[2]: 'fd00::1/129': an IPv6 prefix length is 1 to 128",
+            "bridges[0].addresses[0]: '198.18.0.300' is not an IPv4 or IPv6 address",
+            "bridges[0].addresses[1]: '198.18.0.3' is not an address with a prefix length",
+            "bridges[0].addresses[2]: 'fd00::1/129': an IPv6 prefix length is 1 to 128",
         ],
     ),
     (
         {"bridges_list": [{"name": "kvtb1", "addresses": ["198.18.0.3/24"], "gateway": "198.18.1.1"}]},
-        ["bridges_list[0].gateway: 198.18.1.1 is not in the subnet of any IPv4 address of bridges_list[0].addresses"],
+        ["bridges[0].gateway: 198.18.1.1 is not in the subnet of any IPv4 address of bridges[0].addresses"],
     ),
     (
         {"bridges_list": [{"name": "kvtb1", "addresses": ["198.18.0.3/24"], "gateway": "fd00::1"}]},
-        ["bridges_list[0].gateway: 'fd00::1' is not an IPv4 address"],
+        ["bridges[0].gateway: 'fd00::1' is not an IPv4 address"],
     ),
-    ({"bridges_list": [{"name": "kvtb1", "mtu": 70000}]}, ["bridges_list[0].mtu: 70000 is not between 68 and 65535"]),
+    ({"bridges_list": [{"name": "kvtb1", "mtu": 70000}]}, ["bridges[0].mtu: 70000 is not between 68 and 65535"]),
     (
         {"bridges_list": [{"name": "kvtb1", "mtu": 1000, "addresses": ["fd00::1/64"]}]},
-        ["bridges_list[0].mtu: 1000 is below 1280"],
+        ["bridges[0].mtu: 1000 is below 1280"],
     ),
-    ({"bridges_vlans": [{"device": "UPLINK", "id": 10, "mtu": 20}]}, ["bridges_vlans[0].mtu: 20 is not between"]),
+    ({"bridges_vlans": [{"device": "UPLINK", "id": 10, "mtu": 20}]}, ["vlans[0].mtu: 20 is not between"]),
     (
         {"bridges_list": [{"name": "kvtb1", "dhcp": True, "addresses": ["10.0.0.1/24"]}]},
-        ["bridges_list[0].dhcp: DHCP and the static IPv4 addresses"],
+        ["bridges[0].dhcp: DHCP and the static IPv4 addresses"],
     ),
-    ({"bridges_rollback_timeout": 3}, ["bridges_rollback_timeout: 3 must be more than bridges_check_timeout (4)"]),
+    ({"bridges_rollback_timeout": 3}, ["rollback_timeout: 3 must be more than check_timeout (4)"]),
     (
         {"bridges_backend": "networkmanager", "bridges_list": [{"name": "kvtb1", "stp": True}]},
-        ["bridges_list[0].forward_delay: NetworkManager takes 2 to 30 seconds"],
+        ["bridges[0].forward_delay: NetworkManager takes 2 to 30 seconds"],
     ),
     (  # every problem at once, each with its own field
         {
             "bridges_list": [{"name": "kvtb1", "ports": ["UPLINK", "kvtnosuch2"], "mtu": 10}],
             "bridges_vlans": [{"device": "UPLINK", "id": 5000}],
         },
-        ["bridges_list[0].ports[1]: no interface", "bridges_list[0].mtu: 10", "bridges_vlans[0].id: 5000"],
+        ["bridges[0].ports[1]: no interface", "bridges[0].mtu: 10", "vlans[0].id: 5000"],
     ),
 ]
 
@@ -458,7 +474,7 @@ def test_bad_variables_fail_before_anything_changes(
         assert not failed, failed
         return
     assert len(failed) == 1, failed
-    reported = [item["msg"] for item in failed[0].get("results", []) if item.get("failed")]
+    reported = failed[0]["errors"]
     assert len(reported) == len(messages), reported
     for message in messages:
         assert any(line.startswith(message) for line in reported), (message, reported)

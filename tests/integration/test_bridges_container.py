@@ -163,7 +163,7 @@ def test_backend_is_detected_and_a_wrong_address_rolls_back_by_itself(chost: dic
     h = chost
     result = run_role(h, bridge_vars(h, "198.51.100.2/24"))
     assert result["apply"].get("failed") is True, result["apply"]
-    assert f"no answer from {h['net']}.1" in result["apply"]["stdout"]
+    assert f"no answer from {h['net']}.1" in result["apply"]["msg"]
     settings = inside(h["name"], "cat", "/var/lib/kvmfleet/bridges/settings").stdout
     assert f"BACKEND={h['backend']}" in settings  # detected from what runs on the host
     assert not reaches(h["name"], f"{h['net']}.1")  # cut off, as the wrong address does
@@ -186,7 +186,7 @@ def test_correct_change_stays_and_reruns_unchanged(chost: dict[str, Any]) -> Non
     assert bridge not in inside(h["name"], "ip", "-br", "link").stdout
 
     applied = run_role(h, good)
-    assert applied["apply"]["changed"] is True and applied["stats"]["failures"] == 0, applied["apply"].get("stdout")
+    assert applied["apply"]["changed"] is True and applied["stats"]["failures"] == 0, applied["apply"]
     again = run_role(h, good)
     assert again["stats"]["changed"] == 0 and again["stats"]["failures"] == 0, again["apply"]
 
@@ -233,7 +233,7 @@ def test_dhcp_on_the_bridge(chost: dict[str, Any], tmp_path: Path) -> None:
         dhcp["bridges_list"] = [{"name": bridge, "ports": [h["uplink"]], "dhcp": True}]
         dhcp["bridges_check_timeout"] = 20  # a lease takes a few seconds
         applied = run_role(h, dhcp)
-        assert applied["apply"]["changed"] is True and applied["stats"]["failures"] == 0, applied["apply"].get("stdout")
+        assert applied["apply"]["changed"] is True and applied["stats"]["failures"] == 0, applied["apply"]
         addresses = inside(h["name"], "ip", "-4", "-br", "addr", "show", bridge).stdout
         assert f"{h['net']}.1" in addresses  # 198.18.x.100-150, from our dnsmasq
         lease = (tmp_path / "leases").read_text()

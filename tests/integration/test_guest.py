@@ -170,7 +170,7 @@ def test_attach_interface_live(
     # the link goes up live
     up = {**two, "interfaces": [two["interfaces"][0], {**two["interfaces"][1], "link_state": "up"}]}
     _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.guest": up})
-    assert apply["actions"][0].startswith("set link_state up on interface")
+    assert apply["actions"][0].startswith("set link up on interface")
     links = [nic.find("link") for nic in domxml(name).findall("devices/interface")]
     assert [link.get("state") if link is not None else "up" for link in links] == ["up", "up"]
 

@@ -192,7 +192,9 @@ def _update_interface(draft: Draft, nic: dict[str, Any], have: dict[str, Any], l
     if changed and all(INTERFACE[key].update == LIVE for key in changed):  # the device updated in place
         for key, value in changed.items():
             draft.plan.diff.add(f"interfaces[{mac}].{key}", have[key], value, LIVE)
-        words = ", ".join(f"{key} {value}" for key, value in changed.items())
+        words = ", ".join(
+            f"link {value}" if key == "link_state" else f"{key} {value}" for key, value in changed.items()
+        )
         xml = gx.to_string(gx.interface_element(merged))
         draft.plan.add(f"set {words} on interface {mac}", draft.device_call("update", xml))
         return

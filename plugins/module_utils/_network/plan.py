@@ -32,7 +32,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     Problem,
     differs,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan, run_actions
 
 ABSENT, ACTIVE, INACTIVE = "absent", "active", "inactive"
 TOPOLOGY = ("forward", "bridge", "forward_dev", "interfaces", "macvtap_mode", "pf")
@@ -62,6 +62,9 @@ class NetworkPlan(Plan):
     @property
     def header(self) -> str:
         return self.name
+
+    def execute(self) -> None:
+        run_actions(self.actions, f"network {self.name}", **self.details)  # failures name the kind
 
     def after_state(self) -> str:
         if self.desired_state == "present":

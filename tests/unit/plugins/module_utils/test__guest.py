@@ -343,7 +343,7 @@ def test_link_state_is_live_and_removed_devices_are_detached(conn: Any) -> None:
     result = plan(conn, name="test", interfaces=[{"source": "default", "link_state": "down"}], disks=[])
     assert [a.description for a in result.actions] == [
         "detach disk vda from the running guest",
-        "set link_state down on interface aa:bb:cc:dd:ee:ff",
+        "set link down on interface aa:bb:cc:dd:ee:ff",
     ]
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops, transfer
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import leftovers, ops, transfer
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.options import VOLUME_MODULE
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.plan import VolumePlanner, cache_name, converge
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.xml import read_volume
@@ -289,13 +289,13 @@ def test_partials_of_killed_runs_are_removed_and_one_being_written_is_kept(tmp_p
     stale, killed, written, other = (tmp_path / name for name in names)
     for path in (stale, killed, written, other):
         path.write_bytes(b"x")
-    old = time.time() - transfer.STALE_PARTIAL - 5
+    old = time.time() - leftovers.STALE_PARTIAL - 5
     os.utime(stale, (old, old))
     os.utime(other, (old, old))
     fd = os.open(written, os.O_WRONLY)
     try:
-        transfer._hold(fd)  # an import in progress (in another process: flock locks are per open file)
-        transfer.remove_stale_partials(str(tmp_path), "v.img")
+        leftovers.hold(fd)  # an import in progress (in another process: flock locks are per open file)
+        leftovers.remove_stale_partials(str(tmp_path), "v.img")
     finally:
         os.close(fd)
     # the killed run's lock died with it: fresh or old, a partial file nobody holds goes
@@ -440,18 +440,18 @@ def test_qcow2_image_into_a_logical_pool_is_refused_before_any_volume(conn: Any,
 def test_stale_staging_volumes_of_killed_runs_are_deleted(lvm_pool: Any) -> None:
     """The test driver reports no modification time (as LVM): for another machine's staging volumes the
     start time in the name decides; this machine's are stale once the process that made them is gone."""
-    old, now, mine = int(time.time() - transfer.STALE_UNTIMED - 5), int(time.time()), transfer.machine_tag()
+    old, now, mine = int(time.time() - leftovers.STALE_UNTIMED - 5), int(time.time()), leftovers.machine_tag()
     deleted = [f".v.img.kvmfleet-part-{old}-0badcafe-1-dead", f".v.img.kvmfleet-part-{now}-{mine}-999999999-gone"]
     kept = [
         f".v.img.kvmfleet-part-{now}-0badcafe-1-busy",
-        transfer.partial_name("v.img"),  # this process's: an import under way
+        leftovers.partial_name("v.img"),  # this process's: an import under way
         ".w.img.kvmfleet-part-1-x",
         "v.img",
     ]
-    assert transfer.partial_name("v.img").split("-")[-3:-1] == [mine, str(os.getpid())]
+    assert leftovers.partial_name("v.img").split("-")[-3:-1] == [mine, str(os.getpid())]
     for name in deleted + kept:
         ops.create_volume(lvm_pool, name, 1024**2, "raw")
-    transfer.remove_stale_staging(lvm_pool, "v.img")
+    leftovers.remove_stale_staging(lvm_pool, "v.img")
     assert sorted(vol.name() for vol in lvm_pool.listAllVolumes(0)) == sorted(kept)
 
 
@@ -491,10 +491,10 @@ def test_check_mode_cannot_clone_from_a_pool_that_does_not_exist_yet(conn: Any) 
 
 def test_a_process_that_ended_is_not_alive_also_before_it_is_reaped() -> None:
     child = subprocess.Popen(["true"])
-    assert eventually(lambda: not transfer._process_alive(str(child.pid)))  # a zombie until waited for
+    assert eventually(lambda: not leftovers._process_alive(str(child.pid)))  # a zombie until waited for
     child.wait()
-    assert transfer._process_alive(str(os.getpid()))
-    assert not transfer._process_alive("999999999") and not transfer._process_alive("x")
+    assert leftovers._process_alive(str(os.getpid()))
+    assert not leftovers._process_alive("999999999") and not leftovers._process_alive("x")
 
 
 def eventually(predicate: Any, timeout: float = 5.0) -> bool:

@@ -1,54 +1,55 @@
-#!/usr/bin/env bash
-# Managed by kvmfleet.kvm.bridges - safe apply of the host's bridge configuration.
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The on-host agent of ``host_bridges``: the switch to a new configuration with an armed rollback.
+
+The module decides what changes and prepares the state directory; this script does only what must
+outlive the module (and the controller's connection, which the change may cut): it saves the current
+configuration, arms the rollback, switches, waits for the check targets and confirms. The module
+writes it into the state directory at each apply (``NAME``) and runs it with bash.
+"""
+
+from __future__ import annotations
+
+# ruff: noqa: E501 - the script is bash; its lines stay within 160 characters
+
+NAME = "kvmfleet-netapply"
+
+SCRIPT = r"""#!/usr/bin/env bash
+# Written by kvmfleet.kvm.host_bridges at each apply: the switch with an armed rollback.
 #
-#   kvmfleet-netapply STATE_DIR                  apply what the role rendered into STATE_DIR
-#   kvmfleet-netapply STATE_DIR --check INPUT    predict, from what the role rendered into INPUT (a
-#                                                temporary directory), without writing outside INPUT
+#   kvmfleet-netapply STATE_DIR
 #
-# The input directory holds what the role rendered:
-#   bundle      the role's configuration files, each after a line "### FILE <name>": kvmfleet-bridges
-#               (ifupdown, installed in /etc/network/interfaces.d) or *-kvmfleet-*.netdev/.network
-#               (systemd-networkd, installed in /etc/systemd/network)
-#   ports       interfaces the bridges take over, one a line (ifupdown: their stanzas in
-#               /etc/network/interfaces are commented out in the same change)
+# STATE_DIR holds what the module prepared:
+#   stage/      the complete configuration to install, by installed file name
+#   current/    the configuration installed now (it becomes the backup)
+#   ports       interfaces the bridges take over, one a line
 #   targets     addresses that must answer ping after the change, one a line
-#   expect      what must hold at run time for "unchanged": "master PORT BRIDGE", "address IFACE CIDR"
 #   settings    BACKEND=ifupdown|systemd_networkd|networkmanager CHECK_TIMEOUT=s ROLLBACK_TIMEOUT=s
+# The module holds STATE_DIR/lock while this runs; the rollback takes it before it restores.
 #
-# Apply: save the current files, ARM A ROLLBACK (NetworkManager: a checkpoint that NetworkManager
+# Save the current configuration, ARM A ROLLBACK (NetworkManager: a checkpoint that NetworkManager
 # itself rolls back after ROLLBACK_TIMEOUT seconds; otherwise a process of its own session that
 # restores the saved files and interfaces ROLLBACK_TIMEOUT seconds after it was armed unless the
 # change was confirmed), switch, then ping the targets for up to CHECK_TIMEOUT seconds. All answer:
 # confirm (disarm). Otherwise exit 3 and leave the rollback armed: the previous configuration comes
 # back by itself, also when the process that started this (an SSH session over the changed link) is
-# gone. A switch that reports errors (ifup, networkctl, nmcli) is rolled back at once.
+# gone. A switch that reports errors (ifup, networkctl, nmcli) is rolled back at once. The backup of
+# the last known-good configuration is never replaced by a configuration that was not confirmed.
 #
-# A rollback armed by an earlier apply that has not fired yet ("pending") is waited for: it restores
-# the last known-good configuration first, then this apply starts from there. The backup of the last
-# known-good configuration is never replaced by a configuration that was not confirmed.
-#
-# Output (last line): "unchanged", "changed", "would change" or "failed: ...".
+# Output (last line): "changed" or "failed: ...".
 set -u
-STATE=${1:?usage: kvmfleet-netapply STATE_DIR [--check INPUT_DIR]}
-CHECK=false
-WORK=$STATE
-if [ "${2:-}" = --check ]; then
-    CHECK=true
-    WORK=${3:?usage: kvmfleet-netapply STATE_DIR --check INPUT_DIR}
-fi
+STATE=${1:?usage: kvmfleet-netapply STATE_DIR}
 BACKEND=ifupdown
 CHECK_TIMEOUT=30
 ROLLBACK_TIMEOUT=90
 # shellcheck disable=SC1091
-[ -f "$WORK/settings" ] && . "$WORK/settings"
+[ -f "$STATE/settings" ] && . "$STATE/settings"
 ETC=/etc/network
 MAIN=$ETC/interfaces
 NETD=/etc/systemd/network
 NMDIR=/etc/NetworkManager/system-connections
 NM_BUS=(org.freedesktop.NetworkManager /org/freedesktop/NetworkManager org.freedesktop.NetworkManager)
 export STATE BACKEND ETC MAIN NETD NMDIR
-
-# ---------------------------------------------------------------------------------------------- backends
 
 ifaces_of() { # the interfaces a configuration directory declares (ifupdown stanzas, networkd netdevs)
     local dir=$1
@@ -59,68 +60,6 @@ ifaces_of() { # the interfaces a configuration directory declares (ifupdown stan
     else
         cat "$dir"/*.netdev 2>/dev/null | awk -F= '$1 == "Name" { print $2 }'
     fi
-    return 0
-}
-
-installed() { # copy the installed configuration of the role into directory $1
-    mkdir -p "$1"
-    if [ "$BACKEND" = ifupdown ]; then
-        [ -f "$ETC/interfaces.d/kvmfleet-bridges" ] && cp "$ETC/interfaces.d/kvmfleet-bridges" "$1/"
-        [ -f "$MAIN" ] && cp "$MAIN" "$1/interfaces"
-    elif [ "$BACKEND" = networkmanager ]; then
-        for file in "$NMDIR"/kvmfleet-*.nmconnection; do
-            [ -e "$file" ] && cp "$file" "$1/"
-        done
-    else
-        for file in "$NETD"/*-kvmfleet-*; do
-            [ -e "$file" ] && cp "$file" "$1/"
-        done
-    fi
-    return 0
-}
-
-# ifupdown: /etc/network/interfaces with the stanzas of the taken-over ports commented out
-staged_main() {
-    awk -v ports=" $(tr '\n' ' ' <"$WORK/ports") " '
-        function port(name) { return index(ports, " " name " ") > 0 }
-        /^[ \t]*(auto|allow-[a-z]+)[ \t]/ {
-            keep = ""; dropped = 0
-            for (i = 2; i <= NF; i++) { if (port($i)) dropped++; else keep = keep " " $i }
-            if (!dropped) { print; next }
-            print "# kvmfleet.kvm.bridges took over: " $0
-            if (keep != "") print $1 keep
-            next
-        }
-        /^[ \t]*iface[ \t]/ { skipping = port($2) }
-        /^[ \t]*(source|source-directory|mapping|auto|allow-)/ { skipping = 0 }
-        skipping { print "# kvmfleet.kvm.bridges took over: " $0; next }
-        { print }
-    ' "$MAIN"
-}
-
-stage() { # the complete configuration to install, in $WORK/stage
-    rm -rf "$WORK/stage"
-    mkdir -p "$WORK/stage"
-    awk -v dir="$WORK/stage" '/^### FILE / { file = dir "/" $3; printf "" >file; next } file { print >>file }' \
-        "$WORK/bundle"
-    if [ "$BACKEND" = ifupdown ] && [ -f "$MAIN" ]; then
-        staged_main >"$WORK/stage/interfaces"
-    fi
-}
-
-runtime_ok() { # every interface of the configuration in $1 exists and is up, and what $2 expects holds
-    local iface kind a b
-    for iface in $(ifaces_of "$1"); do
-        [ -e "/sys/class/net/$iface" ] || return 1
-        ip link show "$iface" | grep -q ",UP" || return 1
-    done
-    [ -f "$2" ] || return 0
-    while read -r kind a b; do
-        case $kind in
-            master) [ "$(basename "$(readlink "/sys/class/net/$a/master" 2>/dev/null)")" = "$b" ] || return 1 ;;
-            address) ip -o addr show dev "$a" 2>/dev/null | awk '{ print $4 }' | grep -qixF "$b" || return 1 ;;
-        esac
-    done <"$2"
     return 0
 }
 
@@ -194,27 +133,14 @@ switch() {
 }
 export -f ifaces_of switch try
 
-# ---------------------------------------------------------------------------------------------- rollback state
 # $STATE/armed      KEY=value lines while a change is neither confirmed nor rolled back: ARMED_AT and
-#                   DEADLINE (epoch seconds), ARMED_BACKEND, CHECKPOINT (NetworkManager)
+#                   DEADLINE (epoch seconds), ARMED_BACKEND, CHECKPOINT (NetworkManager), BOOT_ID
 # $STATE/armed.d    the configuration the armed rollback takes down (stage, ports)
 # $STATE/backup     the last known-good configuration, which the rollback restores
-# $STATE/lock       held by an apply, and by the rollback while it restores
+# $STATE/lock       held by the module while it plans and applies, and by the rollback while it restores
 
 armed_get() { awk -F= -v key="$1" '$1 == key { print $2 }' "$STATE/armed" 2>/dev/null; }
 at() { date -u -d "@$1" +%FT%TZ; }
-
-BOOT_ID=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
-
-pending() { # a rollback armed by an earlier apply still waits to fire (or is firing), in this boot
-    [ -e "$STATE/armed" ] || return 1
-    [ "$(armed_get BOOT_ID)" = "$BOOT_ID" ] || return 1  # a reboot ended it; its pid may be another's now
-    if [ "$(armed_get ARMED_BACKEND)" = networkmanager ]; then
-        busctl get-property "${NM_BUS[@]}" Checkpoints 2>/dev/null | grep -qF "\"$(armed_get CHECKPOINT)\""
-    else
-        kill -0 "$(cat "$STATE/rollback.pid" 2>/dev/null)" 2>/dev/null
-    fi
-}
 
 disarm() {
     if [ "$BACKEND" = networkmanager ]; then
@@ -239,58 +165,12 @@ rollback_now() { # restore the backup at once (the switch failed)
     rm -f "$STATE/armed"
 }
 
-same() { diff -r "$1" "$2" >/dev/null 2>&1; }
-
-# ---------------------------------------------------------------------------------------------- check mode
-
-stage
-if $CHECK; then
-    if pending; then
-        # the pending rollback restores the backup first; an apply would start from there
-        echo "note: a rollback armed at $(at "$(armed_get ARMED_AT)") is pending; it restores the previous configuration at $(at "$(armed_get DEADLINE)"), and an apply waits for it"
-        if same "$WORK/stage" "$STATE/backup"; then echo unchanged; else echo "would change"; fi
-        exit 0
-    fi
-    rm -rf "$WORK/current"
-    installed "$WORK/current"
-    if same "$WORK/stage" "$WORK/current" && runtime_ok "$WORK/stage" "$WORK/expect"; then
-        echo unchanged
-    else
-        echo "would change"
-    fi
-    exit 0
-fi
-
-# ---------------------------------------------------------------------------------------------- apply
-
-exec 9>"$STATE/lock"
-flock 9
-if pending; then
-    flock -u 9
-    deadline=$(armed_get DEADLINE)
-    echo "a rollback armed at $(at "$(armed_get ARMED_AT)") is pending: waiting until it restores the previous configuration at $(at "$deadline")"
-    while pending; do
-        if [ "$(date +%s)" -gt $((deadline + 60)) ]; then
-            echo "failed: the rollback armed at $(at "$(armed_get ARMED_AT)") should have restored the previous configuration at $(at "$deadline") and is still pending; nothing was changed (log: $STATE/rollback.log)"
-            exit 3
-        fi
-        sleep 1
-    done
-    flock 9
-fi
-
-rm -rf "$STATE/current"
-installed "$STATE/current"
-if same "$STATE/stage" "$STATE/current" && runtime_ok "$STATE/stage" "$STATE/expect"; then
-    rm -rf "$STATE/current"
-    echo unchanged
-    exit 0
-fi
-
+mkdir -p "$STATE/current"
 if [ -e "$STATE/armed" ] && [ -d "$STATE/backup" ]; then
     # the previous change was never confirmed and no rollback of ours ran (a reboot killed it, or
     # NetworkManager rolled its checkpoint back): the backup stays the last known-good configuration
-    echo "note: the change armed at $(at "$(armed_get ARMED_AT)") was never confirmed; keeping its backup as the configuration to come back to"
+    echo "note: the change armed at $(at "$(armed_get ARMED_AT)") was never confirmed;" \
+        "keeping its backup as the configuration to come back to"
     rm -rf "$STATE/current"
 else
     rm -rf "$STATE/backup"
@@ -309,9 +189,10 @@ if [ "$BACKEND" = networkmanager ]; then
     checkpoint=$(busctl call "${NM_BUS[@]}" CheckpointCreate aouu 0 "$ROLLBACK_TIMEOUT" 7 | awk '{ gsub(/"/, "", $2); print $2 }')
     [ -n "$checkpoint" ] || { echo "failed: NetworkManager made no checkpoint; nothing was changed"; exit 3; }
 fi
+BOOT_ID=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
 printf 'ARMED_AT=%s\nDEADLINE=%s\nARMED_BACKEND=%s\nCHECKPOINT=%s\nBOOT_ID=%s\n' \
     "$now" $((now + ROLLBACK_TIMEOUT)) "$BACKEND" "$checkpoint" "$BOOT_ID" >"$STATE/armed"
-# Otherwise a process of its own session that outlives this one (without this one's lock descriptor).
+# Otherwise a process of its own session that outlives this one and the module.
 # shellcheck disable=SC2016 # expanded by the detached shell
 if [ "$BACKEND" != networkmanager ]; then
     setsid bash -c '
@@ -324,7 +205,7 @@ if [ "$BACKEND" != networkmanager ]; then
         echo "$(date -u +%FT%TZ) rollback: done" >>"$STATE/rollback.log"
         touch "$STATE/rolled-back"
         rm -f "$STATE/armed"
-    ' "$ROLLBACK_TIMEOUT" </dev/null >>"$STATE/rollback.log" 2>&1 9>&- &
+    ' "$ROLLBACK_TIMEOUT" </dev/null >>"$STATE/rollback.log" 2>&1 &
     echo $! >"$STATE/rollback.pid"
 fi
 
@@ -350,7 +231,8 @@ done
 if [ -s "$ERRORS" ]; then
     errors=$(tr '\n' ' ' <"$ERRORS")
     rollback_now
-    echo "failed: the new configuration did not come up (${errors% }); the previous configuration was restored (log: $STATE/rollback.log)"
+    echo "failed: the new configuration did not come up (${errors% });" \
+        "the previous configuration was restored (log: $STATE/rollback.log)"
     exit 3
 fi
 
@@ -363,7 +245,9 @@ while :; do
     done <"$STATE/targets"
     [ -z "$missing" ] && break
     if [ $SECONDS -ge $deadline ]; then
-        echo "failed: no answer from${missing} within ${CHECK_TIMEOUT} s after the change; the previous configuration comes back by itself at $(at $((now + ROLLBACK_TIMEOUT))) (log: $STATE/rollback.log)"
+        back=$(at $((now + ROLLBACK_TIMEOUT)))
+        echo "failed: no answer from${missing} within ${CHECK_TIMEOUT} s after the change;" \
+            "the previous configuration comes back by itself at $back (log: $STATE/rollback.log)"
         exit 3
     fi
     sleep 1
@@ -372,3 +256,4 @@ touch "$STATE/confirmed"
 disarm
 rm -f "$STATE/armed"
 echo changed
+"""
