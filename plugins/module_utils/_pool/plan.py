@@ -5,8 +5,7 @@
 Nothing destructive happens without its option: formatting a device that holds a filesystem or an
 existing volume group needs ``overwrite``; a change libvirt cannot make to an active pool (type,
 source, target) needs ``recreate``; removing a pool that holds volumes needs ``remove_volumes``.
-On a local hypervisor devices are probed with ``blkid`` and volume groups with ``vgs`` so that check
-mode predicts the build exactly; on a remote one libvirt's own no-overwrite build guard applies.
+Building the storage (directory, filesystem, volume group) is planned by ``build.py``.
 """
 
 from __future__ import annotations
@@ -14,12 +13,10 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from typing import Any, Optional
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption, ValidationError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import (
     define_new,
     find,
@@ -28,6 +25,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import (
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, IMPOSSIBLE, LIVE, NEXT_BOOT
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.build import BuildPlanner
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.xml import (
     default_target,
     pool_xml,
@@ -38,27 +36,6 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool_facts import DI
 
 PERMISSIONS = ("target_owner", "target_group", "target_mode")
 FILESYSTEM_OWN = "lost+found"  # listed by libvirt as a volume of fs pools; it belongs to the filesystem
-
-
-def probe_fs(device: str) -> Optional[str]:
-    """The filesystem or signature type on ``device`` (ext4, LVM2_member...), None when blank."""
-    blkid = shutil.which("blkid") or "/usr/sbin/blkid"
-    proc = subprocess.run(
-        [blkid, "-p", "-o", "value", "-s", "TYPE", device], capture_output=True, text=True, check=False
-    )
-    if proc.returncode == 2:  # nothing found
-        return None
-    if proc.returncode != 0:
-        raise KvmFleetError(f"cannot probe {device} with blkid: {proc.stderr.strip() or proc.returncode}")
-    return proc.stdout.strip() or None
-
-
-def volume_group_exists(name: str) -> bool:
-    vgs = shutil.which("vgs") or "/usr/sbin/vgs"
-    if not os.path.exists(vgs):
-        return False
-    proc = subprocess.run([vgs, "--noheadings", "-o", "vg_name"], capture_output=True, text=True, check=False)
-    return name in proc.stdout.split()
 
 
 def resolve_id(value: Optional[str], local: bool, field: str, kind: str) -> str | None:
@@ -83,6 +60,7 @@ class PoolPlanner:
         self.want = values
         self.name: str = values["name"]
         self.plan = Plan("pool", self.name)
+        self.builds = BuildPlanner(self.plan, self.name, self.local, bool(values["overwrite"]), self._pool)
         self.after_state = "absent"
 
     # ------------------------------------------------------------------ entry
@@ -143,7 +121,7 @@ class PoolPlanner:
             ),
         )
         if self.want["build"]:
-            self._plan_build(shape, new=True)
+            self.builds.steps(shape, new=True)
         if self.want["state"] == "active":
             self.plan.add(f"start pool {self.name}", lambda: self._pool().create(0))
             if shape["type"] in ("fs", "netfs") and any(self.want[key] is not None for key in PERMISSIONS):
@@ -165,97 +143,6 @@ class PoolPlanner:
 
     def _persistent(self, pool: Any) -> dict[str, Any]:
         return read_pool(self._persistent_xml(pool))
-
-    # ------------------------------------------------------------------ build
-
-    def _plan_build(self, shape: dict[str, Any], new: bool) -> None:
-        kind, target, source = shape["type"], shape.get("target"), shape.get("source") or {}
-        flags = self.lv.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE
-
-        def build(flags: int = flags) -> None:
-            self._pool().build(flags)
-
-        if kind in ("dir", "netfs"):  # building is creating the directory (no device flags apply)
-            if new or (self.local and target and not os.path.isdir(target)):
-                self.plan.add(f"create directory {target}", lambda: self._pool().build(0))
-            return
-        if kind == "fs":
-            self._plan_build_fs(target, source, build)
-        elif kind == "logical":
-            self._plan_build_logical(source, build)
-        # iscsi, rbd, zfs: their storage exists on its own backend; libvirt only attaches to it
-
-    def _remote_build(self, build: Any, held: str) -> None:
-        """Build on a remote hypervisor (its devices are not probed): libvirt's no-overwrite guard decides."""
-        try:
-            build()
-        except self.lv.libvirtError as exc:
-            raise KvmFleetError(
-                f"build: libvirt did not build pool {self.name} ({exc}). The devices of a "
-                "remote hypervisor are not probed, so its build never overwrites anything: if "
-                f"{held}, declare the pool with build: false to use what is there"
-            ) from exc
-
-    def _mkdir(self, target: str) -> None:
-        os.makedirs(target, exist_ok=True)
-
-    def _plan_build_fs(self, target: str, source: dict[str, Any], build: Any) -> None:
-        device = source["devices"][0]
-        fmt = source.get("format") or "auto"
-        if not self.local:
-            held = f"{device} already holds a filesystem"
-            self.plan.add(
-                f"build pool {self.name}: format {device} as {fmt} only if it holds no filesystem",
-                lambda: self._remote_build(build, held),
-            )
-            return
-        if not os.path.exists(device):
-            raise ValidationError([("source.devices[0]", f"{device} does not exist on this host")])
-        found = probe_fs(device)
-        if found is None:
-            if fmt == "auto":
-                raise ValidationError(
-                    [("source.format", f"{device} holds no filesystem; name one (such as ext4) to format it")]
-                )
-            self.plan.add(f"format {device} as {fmt} and create directory {target}", build)
-        elif fmt in ("auto", found):
-            self.plan.add(f"create directory {target} ({device} already holds {found})", lambda: self._mkdir(target))
-        elif self.want["overwrite"]:
-            self.plan.add(
-                f"format {device} as {fmt}, destroying its {found} filesystem",
-                lambda: self._pool().build(self.lv.VIR_STORAGE_POOL_BUILD_OVERWRITE),
-            )
-        else:
-            raise NeedsOption(
-                f"pool {self.name}: {device} holds a {found} filesystem; formatting it as {fmt} would destroy its data",
-                "overwrite",
-            )
-
-    def _plan_build_logical(self, source: dict[str, Any], build: Any) -> None:
-        vg, devices = source["name"], source.get("devices") or []
-        if self.local and volume_group_exists(vg):
-            return
-        if not devices:
-            raise ValidationError([("source.devices", f"volume group {vg} does not exist; give devices to create it")])
-        if not self.local:
-            held = f"volume group {vg} already exists or {', '.join(devices)} hold data"
-            self.plan.add(
-                f"create volume group {vg} on {', '.join(devices)} only if they hold no data",
-                lambda: self._remote_build(build, held),
-            )
-            return
-        used = [(dev, probe_fs(dev)) for dev in devices]
-        used = [(dev, found) for dev, found in used if found]
-        if used and not self.want["overwrite"]:
-            held = ", ".join(f"{dev} holds {found}" for dev, found in used)
-            raise NeedsOption(
-                f"pool {self.name}: {held}; making them LVM physical volumes of {vg} would destroy that", "overwrite"
-            )
-        flags = self.lv.VIR_STORAGE_POOL_BUILD_OVERWRITE if used else self.lv.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE
-        self.plan.add(
-            f"create volume group {vg} on {', '.join(devices)}" + (" (overwriting them)" if used else ""),
-            lambda: self._pool().build(flags),
-        )
 
     # ------------------------------------------------------------------ update
 
@@ -282,7 +169,7 @@ class PoolPlanner:
                 active = False
             self.plan.add(f"redefine pool {self.name}: {fields}", lambda: self.conn.storagePoolDefineXML(xml, 0))
             if self.want["build"]:
-                self._plan_build(shape, new=False)
+                self.builds.steps(shape, new=False)
         else:
             shape = self._desired_shape(persistent)
         mounts = shape["type"] in ("fs", "netfs")
@@ -388,7 +275,7 @@ class PoolPlanner:
         if state == "active" and not active:
             self.plan.diff.add("state", "inactive", "active", CONTROL)
             if self.want["build"] and shape["type"] in ("dir", "netfs"):
-                self._plan_build(shape, new=False)
+                self.builds.steps(shape, new=False)
             self.plan.add(f"start pool {self.name}", lambda: self._pool().create(0))
             if shape["type"] in ("fs", "netfs") and any(self.want[key] is not None for key in PERMISSIONS):
                 # what the mounted filesystem's root has is known only once it is mounted

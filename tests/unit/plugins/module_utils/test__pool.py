@@ -178,5 +178,5 @@ def test_a_refused_remote_build_points_to_build_false(conn: Any) -> None:
         raise lv.libvirtError("Device '/dev/sdb' already formatted using 'LVM2_member'")
 
     with pytest.raises(KvmFleetError, match=r"^build: libvirt did not build pool p \(Device '/dev/sdb' already") as exc:
-        planner._remote_build(refuse, "volume group vg already exists or /dev/sdb hold data")
+        planner.builds._remote(refuse, "volume group vg already exists or /dev/sdb hold data")
     assert "declare the pool with build: false to use what is there" in str(exc.value)
