@@ -12,9 +12,10 @@ import pytest
 from ansible_collections.kvmfleet.kvm.plugins.filter.fleet_destinations import fleet_destinations
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._fleet import placement as pl
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._fleet.drain import Drain, Item, Outcome, Peer
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._fleet.drain import Drain
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._fleet.module import PLACEMENT_ENTRY, place_fleet
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._fleet.options import DRAIN_MODULE
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._fleet.peers import Item, Outcome, Peer
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import read_input
 
 
