@@ -402,6 +402,12 @@ options:
     description: With O(state=absent), also delete the volumes the guest writes to (and its cloud-init seed). Read-only media are kept.
     type: bool
     default: false
+  remove_snapshots:
+    description:
+      - With O(state=absent), allow removing a guest that has snapshots (M(kvmfleet.kvm.snapshot)), which
+        deletes their metadata. Without it such a guest is not removed and the task fails naming this option.
+    type: bool
+    default: false
   shutdown_timeout:
     description:
       - Seconds to wait for a graceful shutdown.

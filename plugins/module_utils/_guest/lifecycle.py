@@ -12,6 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.draft import GuestPlan
@@ -85,6 +86,13 @@ def plan_recreate_teardown(plan: GuestPlan, ref: GuestRef, dom: Any, want: dict[
 
 def plan_removal(plan: GuestPlan, ref: GuestRef, dom: Any, want: dict[str, Any]) -> None:
     timeout, force = want["shutdown_timeout"], want["force"]
+    snapshots = int(dom.snapshotNum(0))
+    if snapshots and not want["remove_snapshots"]:
+        raise NeedsOption(
+            f"guest {ref.name} has {snapshots} snapshot(s); removing it deletes them (their metadata, and with "
+            "remove_volumes the images that hold them)",
+            "remove_snapshots",
+        )
     plan.diff.add("state", plan.before_state, power.ABSENT, CONTROL)
     if dom.isActive():
         plan.add(

@@ -225,6 +225,7 @@ def guest_options() -> list[Option]:
         Option("force", type="bool", default=False, update=CONTROL),
         Option("recreate", type="bool", default=False, update=CONTROL),
         Option("remove_volumes", type="bool", default=False, update=CONTROL),
+        Option("remove_snapshots", type="bool", default=False, update=CONTROL),
         Option("shutdown_timeout", type="int", default=120, minimum=0, update=CONTROL),
         Option("return_xml", type="bool", default=False, update=CONTROL),
         Option("wait", type="dict", options=WAIT, update=CONTROL),

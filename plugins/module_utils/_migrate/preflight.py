@@ -316,7 +316,7 @@ def check(
                 "snapshots",
                 f"{guest.name} has {guest.snapshots} snapshot(s): libvirt refuses ('cannot migrate domain with "
                 f"{guest.snapshots} snapshots')",
-                "delete the snapshots, or move them with the snapshot module once it carries them across",
+                "delete them before the move (kvmfleet.kvm.snapshot with state: absent); snapshots do not move yet",
             )
         )
     if guest.checkpoints:
