@@ -50,11 +50,13 @@ options:
   type:
     description:
       - V(internal) keeps the disks' state (and the memory) inside the qcow2 images. V(external) writes an
-        overlay file beside each image (C(<image>.<name>)) and, with O(memory), a memory file beside the
-        first disk (C(<guest>.<name>.memory)); the guest then writes into the overlays.
+        overlay file beside each image (the image's file name followed by C(.<name>)) and, with O(memory), a
+        memory file beside the first disk (C(<guest>.<name>.memory)); the guest then writes into the
+        overlays. Disks on block storage have no file beside them and cannot be in an external snapshot.
       - V(auto) takes an internal snapshot where libvirt can. It picks external for UEFI guests (libvirt
         refuses internal snapshots of a running guest with pflash firmware, and from libvirt 9.2 also of
-        one that is off), for disks that are not qcow2, and for disks on block storage.
+        one that is off), for disks that are not qcow2, and with O(quiesce). Disks on block storage are
+        refused (leave them out with O(disks)).
       - Deleting an external snapshot needs libvirt 9.0 or later and reverting to one libvirt 9.7 or later.
         On an older libvirt the module says so instead of half-doing it.
     type: str
@@ -70,7 +72,8 @@ options:
     description:
       - Freeze the guest's filesystems through the QEMU guest agent while the disks are snapshotted, so
         they are consistent. Needs a running guest with a connected agent (C(qemu-guest-agent) in the guest
-        and O(kvmfleet.kvm.guest#module:guest_agent) on its definition), and an external disk-only snapshot.
+        and O(kvmfleet.kvm.guest#module:guest_agent) on its definition), and an external disk-only snapshot
+        (what O(type=auto) takes with it).
     type: bool
     default: false
   disks:
@@ -92,7 +95,7 @@ options:
       - The guest's state after a revert. V(snapshot) is the state it had when the snapshot was taken
         (running with its memory, or off).
       - V(running), V(paused), or V(stopped) (the guest is powered off after the revert; nothing is lost,
-        its state is the snapshot's).
+        its state is the snapshot's). A transient guest is never stopped (it would be gone).
     type: str
     choices: [snapshot, running, paused, stopped]
     default: snapshot
@@ -106,7 +109,8 @@ options:
   keep:
     description:
       - How many snapshots of the series O(name_prefix) to keep, counting the one this task takes. The
-        oldest beyond it are deleted (never the one named by O(name)).
+        oldest beyond it are deleted (never the one named by O(name)); their children are kept.
+      - Not with O(state=reverted).
     type: int
 notes:
   - libvirt does not migrate a guest that has snapshots; M(kvmfleet.kvm.migrate)'s pre-flight check names

@@ -114,14 +114,17 @@ def test_external_disk_only_snapshot_of_a_running_guest(
     triad, play, conn: Any, prefix: str, tiny_image: Path, test_pool: dict[str, str], tmp_path: Path
 ) -> None:
     name, log = f"{prefix}ext", tmp_path / "serial.log"
-    make(play, guest(name, tiny_image, log, test_pool["name"], state="running"))
+    options = guest(name, tiny_image, log, test_pool["name"], state="running")
+    make(play, options)
     assert kvmtest.wait_until(lambda: len(ticks(log)) >= 1, 120)
     task = {"guest": name, "name": "e1", "type": "external"}
     _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.snapshot": task})
-    overlay = f"{test_pool['path']}/{name}-vda.e1"
+    overlay = f"{test_pool['path']}/{name}-vda.qcow2.e1"
     assert apply["actions"] == [f"take external snapshot e1 of guest {name} (vda)"]
     assert apply["snapshot"]["files"] == [overlay] and apply["snapshot"]["memory"] is False
     assert Path(overlay).exists() and overlay in kvmtest.virsh("domblklist", name)  # the guest writes there now
+    rerun = play([{"name": "g", "kvmfleet.kvm.guest": options}], check=True).result("g")
+    assert rerun["changed"] is False, rerun["actions"]  # the overlay is not taken for a disk to point back
     info = play([{"name": "i", "kvmfleet.kvm.snapshot_info": {"guest": name}}]).result("i")
     assert info["snapshots"][0]["type"] == "external" and info["snapshots"][0]["size"] > 0
     assert kvmtest.virsh("domstate", name).strip() == "running"

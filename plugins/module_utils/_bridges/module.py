@@ -19,7 +19,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._bridges import agent
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._bridges.host import (
@@ -48,6 +48,15 @@ def _locked(state_dir: str) -> Iterator[int]:
         os.close(fd)
 
 
+def _body(text: Optional[str]) -> Optional[str]:
+    """A file without its "managed" header line: a header that changed (the role's ``ansible_managed``
+    before the module) is no change of the configuration."""
+    if text is None:
+        return None
+    first, _sep, rest = text.partition("\n")
+    return rest if first.startswith("#") and "managed" in first.lower() else text
+
+
 def _diff(backend: str, before: dict[str, str], after: dict[str, str]) -> list[dict[str, str]]:
     return [
         {
@@ -57,7 +66,7 @@ def _diff(backend: str, before: dict[str, str], after: dict[str, str]) -> list[d
             "after": after.get(name, ""),
         }
         for name in sorted(set(before) | set(after))
-        if before.get(name) != after.get(name)
+        if _body(before.get(name)) != _body(after.get(name))
     ]
 
 
@@ -125,29 +134,37 @@ def _result(backend: str, files: dict[str, str], comparison: Comparison, changed
     }
 
 
+def _render(values: dict[str, Any]) -> dict[str, str]:
+    backend = values["backend"]
+    return render(values, backend, main_interfaces() if backend == "ifupdown" else None)
+
+
 def _host_bridges(_conn: Any, invocation: Any) -> dict[str, Any]:
     values = dict(invocation.values)
     values["backend"] = backend = detect_backend() if values["backend"] == "auto" else values["backend"]
     found = problems(values, Links().kinds())
     if found:
         raise ValidationError(found)
-    files = render(values, backend, main_interfaces() if backend == "ifupdown" else None)
-    armed = Armed(values["state_dir"])
     if invocation.check_mode:
+        files, armed = _render(values), Armed(values["state_dir"])
         comparison = Comparison(values, backend, files, armed)
         notes = [armed.note()] if comparison.pending else []
         for note in notes:
             invocation.warn(note)
         return _result(backend, files, comparison, comparison.changed, output=notes)
     output: list[str] = []
-    if armed.pending():
+    while True:
+        with _locked(values["state_dir"]):
+            armed = Armed(values["state_dir"])
+            if not armed.pending():  # rendered from what is installed now, under the lock
+                files = _render(values)
+                comparison = Comparison(values, backend, files, armed)
+                if not comparison.changed:
+                    return _result(backend, files, comparison, False, output=output)
+                _write_state(values, backend, files, installed(backend))
+                _apply(values, output)
+                break
         armed.wait(output)  # without the lock: the rollback takes it to restore
-    with _locked(values["state_dir"]):
-        comparison = Comparison(values, backend, files, Armed(values["state_dir"]))
-        if not comparison.changed:
-            return _result(backend, files, comparison, False, output=output)
-        _write_state(values, backend, files, installed(backend))
-        _apply(values, output)
     for line in output:
         if line.startswith("note: "):
             invocation.warn(line[len("note: ") :])

@@ -16,7 +16,7 @@ from typing import Any
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.draft import Draft
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import DISK, GUEST, INTERFACE
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.read import GuestRef
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.read import GuestRef, external_overlays
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.storage import Storage
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import LIVE, NEXT_BOOT, Problem, differs
@@ -26,6 +26,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._units import format_
 DISK_KEYS = ("device", "bus", "pool", "volume", "path", "format", "cache", "io", "discard", "readonly", "boot_order")
 NIC_KEYS = ("type", "source", "model", "vlan", "link_state", "mode", "boot_order")
 MEDIA_KEYS = {"pool", "volume", "path"}  # a cdrom's media: swapped on the running guest
+LOCATION = {"pool", "volume", "path", "format"}  # where a disk's data is
 
 
 def derived_mac(name: str, index: int) -> str:
@@ -98,6 +99,11 @@ def _update_disk(draft: Draft, disk: dict[str, Any], have: dict[str, Any], live_
     target = disk["target"]
     keys = [key for key in DISK_KEYS if disk.get(key) is not None]
     changed = {key: disk[key] for key in keys if differs(disk[key], have[key], DISK[key].compare)}
+    if set(changed) & LOCATION and have["path"] and have["path"] in external_overlays(draft.ref.dom()):
+        # the guest writes into an external snapshot's overlay of the image the task names: pointing the
+        # disk back at the image would drop what was written since the snapshot
+        keys = [key for key in keys if key not in LOCATION]
+        changed = {key: value for key, value in changed.items() if key not in LOCATION}
     if disk["device"] == "cdrom" and changed and set(changed) <= MEDIA_KEYS:
         new = {**have, **{key: value for key, value in disk.items() if value is not None}}
         xml = gx.to_string(gx.disk_element({**new, "format": disk_values(disk, storage)["format"]}))

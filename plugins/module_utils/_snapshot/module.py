@@ -39,7 +39,8 @@ def snapshots_of(conn: Any, dom: Any) -> list[dict[str, Any]]:
         facts = sx.read_snapshot(snap.getXMLDesc(0))
         sizes = [_size(conn, path, local) for path in facts["files"]]
         facts["current"] = bool(snap.isCurrent(0))
-        facts["size"] = sum(s for s in sizes if s is not None) if facts["type"] == "external" and sizes else None
+        known = [size for size in sizes if size is not None]
+        facts["size"] = sum(known) if facts["type"] == "external" and known else None
         out.append(facts)
     return sorted(out, key=lambda facts: (facts["created"] or 0, facts["name"]))
 
@@ -52,11 +53,18 @@ def _snapshot(conn: Any, invocation: Any) -> dict[str, Any]:
     if not invocation.check_mode:
         plan.execute()
     facts: Optional[dict[str, Any]] = None
-    if not invocation.check_mode or planner.taken is None:
-        listed = {f["name"]: f for f in snapshots_of(conn, planner.dom)}
-        facts = listed.get(planner.name)
-    else:
-        facts = {**planner.taken, "current": True, "state": None, "parent": None, "created": None}
+    if invocation.check_mode and planner.taken is not None:  # what would be taken
+        facts = {
+            **planner.taken,
+            "current": True,
+            "state": None,
+            "parent": None,
+            "created": None,
+            "files": [],
+            "size": None,
+        }
+    elif planner.name not in planner.deleted:  # in check mode too: what would be deleted is shown gone
+        facts = {f["name"]: f for f in snapshots_of(conn, planner.dom)}.get(planner.name)
     result = plan.result(
         guest=planner.guest,
         snapshot=facts,

@@ -32,6 +32,12 @@ def _checks(values: dict[str, Any], path: str) -> list[Problem]:
         problems.append(("quiesce", "an internal snapshot cannot freeze the guest's filesystems; use type external"))
     if values["quiesce"] and values["memory"]:
         problems.append(("quiesce", "a snapshot with the guest's memory needs no frozen filesystems; give one of them"))
+    if values["delete_children"] and values["state"] != "absent":
+        problems.append(("delete_children", "deletes the children of a snapshot deleted with state absent"))
+    if keep is not None and values["state"] == "reverted":
+        problems.append(
+            ("keep", "prunes a series when a snapshot is taken or deleted; leave it out with state reverted")
+        )
     if values["state"] != "present":
         for key in ("memory", "disks", "description"):
             if values[key] is not None:

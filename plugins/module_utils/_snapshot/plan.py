@@ -40,6 +40,14 @@ def version_text(version: int) -> str:
     return f"{version // 1_000_000}.{version // 1000 % 1000}.{version % 1000}"
 
 
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
 def _running(dom: Any) -> bool:
     return bool(dom.isActive())
 
@@ -82,7 +90,7 @@ class SnapshotPlanner:
         elif state == "present":
             self._compare(self.facts[self.name])
         elif self.name in self.snaps:
-            self._delete(self.name, why="")
+            self._delete(self.name, why="", with_children=self.want["delete_children"])
         if self.want["keep"] is not None:
             self._retention()
         return self.plan
@@ -118,7 +126,7 @@ class SnapshotPlanner:
         saved: Optional[str] = None  # where the memory goes: nowhere, inside the images (""), a file
         if memory:
             saved = sx.memory_file(disks, self.guest, self.name) if kind == "external" else ""
-        overlays = {d.target: sx.overlay_path(d.path, self.name) for d in chosen if kind == "external" and d.path}
+        overlays = self._overlays(chosen) if kind == "external" else {}
         xml = sx.snapshot_xml(self.name, self.want["description"], kind, saved, how, overlays=overlays)
         flags = self.lv.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
         if kind == "external" and not memory:
@@ -138,6 +146,34 @@ class SnapshotPlanner:
             f"take {kind} snapshot {self.name} of guest {self.guest} ({', '.join(self.taken['disks'])}){with_memory}",
             lambda: self.dom.snapshotCreateXML(xml, flags),
         )
+
+    def _overlays(self, chosen: list[sx.Disk]) -> dict[str, str]:
+        """Each disk's overlay file; refused where there is no file beside the image, or one is there already."""
+        block = [d.target for d in chosen if d.kind != "file" or not d.path]
+        if block:
+            raise ValidationError(
+                [
+                    (
+                        "disks",
+                        f"{', '.join(block)} of guest {self.guest} on block storage: an external snapshot has no "
+                        "file beside the image for its overlay; leave them out with disks",
+                    )
+                ]
+            )
+        overlays = {d.target: sx.overlay_path(str(d.path), self.name) for d in chosen}
+        taken = [path for path in overlays.values() if self._exists(path)]
+        if taken:
+            raise ValidationError([("name", f"{', '.join(taken)} exists already; give the snapshot another name")])
+        return overlays
+
+    def _exists(self, path: str) -> bool:
+        if self.local:
+            return os.path.exists(path)
+        try:
+            self.conn.storageVolLookupByPath(path)
+        except self.lv.libvirtError:
+            return False
+        return True
 
     def _chosen(self, disks: list[sx.Disk]) -> list[sx.Disk]:
         by_target = {d.target: d for d in disks}
@@ -186,8 +222,8 @@ class SnapshotPlanner:
             + ([f"{', '.join(block)} on block storage"] if block else [])
         )
         asked = self.want["type"]
-        if asked == "auto":
-            return "external" if why else "internal"
+        if asked == "auto":  # libvirt quiesces only disk-only (external) snapshots
+            return "external" if why or self.want["quiesce"] else "internal"
         if asked == "internal" and why:
             raise ValidationError(
                 [
@@ -241,7 +277,7 @@ class SnapshotPlanner:
 
     # ------------------------------------------------------------------ delete and retention
 
-    def _delete(self, name: str, why: str) -> None:
+    def _delete(self, name: str, why: str, with_children: bool = False) -> None:
         facts = self.facts[name]
         if facts["type"] == "external" and self.version < EXTERNAL_DELETE:
             raise KvmFleetError(
@@ -251,7 +287,7 @@ class SnapshotPlanner:
             )
         snap = self.snaps[name]
         children = int(snap.numChildren(0))
-        flags = self.lv.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN if self.want["delete_children"] else 0
+        flags = self.lv.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN if with_children else 0
         kept = ""
         if children:
             kept = f" and its {children} child snapshot(s)" if flags else f" (its {children} child snapshot(s) kept)"
@@ -277,9 +313,9 @@ class SnapshotPlanner:
         """What tells a later run that nothing changed since a revert: the QEMU process of a running guest,
         the disks' modification times of a guest that is off."""
         dom = self.conn.lookupByName(self.guest)  # a handle keeps the id it was looked up with
-        if _running(dom):
-            return f"run {dom.ID()}"
-        disks = sx.guest_disks(dom.XMLDesc(self.lv.VIR_DOMAIN_XML_INACTIVE))
+        if _running(dom):  # a domain id starts again after a reboot of the host: with the boot's id where known
+            return f"run {dom.ID()} {_boot_id() if self.local else ''}".rstrip()
+        disks = sx.guest_disks(dom.XMLDesc(self.lv.VIR_DOMAIN_XML_INACTIVE if dom.isPersistent() else 0))
         self._resolve(disks)
         times = [self._mtime(disk.path) if disk.path else "?" for disk in disks if disk.snapshotable]
         return "off " + " ".join(times)
@@ -300,7 +336,7 @@ class SnapshotPlanner:
     def _at(self, snap: Any) -> bool:
         if not snap.isCurrent(0) or not self._in_state(self.want["after_revert"]):
             return False
-        root = ET.fromstring(self.dom.XMLDesc(self.lv.VIR_DOMAIN_XML_INACTIVE))
+        root = ET.fromstring(self.dom.XMLDesc(self.lv.VIR_DOMAIN_XML_INACTIVE if self.dom.isPersistent() else 0))
         mark = gx.read_meta(root, REVERTED_MARK)
         return (
             gx.read_meta(root, REVERTED_TO) == self.name
@@ -340,6 +376,11 @@ class SnapshotPlanner:
                 "discard_changes",
             )
         after = self.want["after_revert"]
+        persistent = bool(self.dom.isPersistent())
+        if not persistent and after == "stopped":
+            raise ValidationError(
+                [("after_revert", f"guest {self.guest} is transient: stopping it would remove it with its snapshots")]
+            )
         flags = {
             "running": self.lv.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING,
             "paused": self.lv.VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED,
@@ -347,6 +388,9 @@ class SnapshotPlanner:
         flag = flags.get(
             after, self.lv.VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED if after == "stopped" and facts["memory"] else 0
         )
+        if not persistent and not flag:  # libvirt wants a transient guest told whether to run
+            flag = self.lv.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING
+        flag |= self.lv.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE  # discard_changes: also where QEMU must start again
         current = next((name for name, s in self.snaps.items() if s.isCurrent(0)), None)
         self.plan.diff.add("current", current, self.name, CONTROL)
         then = {"running": ", running", "paused": ", paused", "stopped": ", stopped"}.get(after, "")
@@ -359,10 +403,13 @@ class SnapshotPlanner:
         self.dom.revertToSnapshot(snap, flag)
         if after == "stopped" and _running(self.dom):
             self.dom.destroy()
-        root = ET.fromstring(self.dom.XMLDesc(self.lv.VIR_DOMAIN_XML_INACTIVE))
+        persistent = bool(self.dom.isPersistent())
+        root = ET.fromstring(self.dom.XMLDesc(self.lv.VIR_DOMAIN_XML_INACTIVE if persistent else 0))
         gx.write_meta(root, REVERTED_TO, self.name)
         gx.write_meta(root, REVERTED_MARK, self._mark())
-        affect = self.lv.VIR_DOMAIN_AFFECT_CONFIG | (self.lv.VIR_DOMAIN_AFFECT_LIVE if _running(self.dom) else 0)
+        affect = (self.lv.VIR_DOMAIN_AFFECT_CONFIG if persistent else 0) | (
+            self.lv.VIR_DOMAIN_AFFECT_LIVE if _running(self.dom) else 0
+        )
         self.dom.setMetadata(
             self.lv.VIR_DOMAIN_METADATA_ELEMENT, gx.meta_element_xml(root), gx.NS_PREFIX, gx.NS, affect
         )

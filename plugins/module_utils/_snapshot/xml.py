@@ -58,9 +58,9 @@ def uses_uefi(domain_xml: str) -> bool:
 
 
 def overlay_path(path: str, name: str) -> str:
-    """Where an external snapshot's overlay of the image ``path`` goes: beside it, named after the snapshot."""
-    base, _ext = os.path.splitext(path)
-    return f"{base}.{name}"
+    """Where an external snapshot's overlay of the image ``path`` goes: beside it, its name the image's and
+    the snapshot's (never the name of another disk's image or overlay)."""
+    return f"{path}.{name}"
 
 
 def snapshot_xml(

@@ -217,3 +217,12 @@ def test_bad_input_fails_before_the_host_is_read_further(monkeypatch: pytest.Mon
     result = run_direct(module.HOST_BRIDGES_ENTRY, args, check_mode=True)
     assert result["failed"] is True
     assert [e.split(":")[0] for e in result["errors"]] == ["bridges[0].ports[0]", "bridges[0].mtu", "check_targets"]
+
+
+def test_a_changed_managed_header_is_no_change() -> None:
+    ours = render.HEADER + "auto br0\n"
+    assert (
+        module._diff("ifupdown", {"kvmfleet-bridges": "# Ansible managed\nauto br0\n"}, {"kvmfleet-bridges": ours})
+        == []
+    )
+    assert module._diff("ifupdown", {"kvmfleet-bridges": "# Ansible managed\nauto br1\n"}, {"kvmfleet-bridges": ours})

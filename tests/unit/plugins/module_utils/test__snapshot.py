@@ -122,7 +122,7 @@ def test_external_snapshot_xml_names_its_overlays_and_memory_file() -> None:
                           overlays={"vda": "/images/g.s1"})  # fmt: skip
     assert '<memory snapshot="external" file="/images/g.s1.memory" />' in xml
     assert '<disk name="vda" snapshot="external" type="file"><source file="/images/g.s1" /></disk>' in xml
-    assert sx.overlay_path("/images/g.qcow2", "s1") == "/images/g.s1"
+    assert sx.overlay_path("/images/g.qcow2", "s1") == "/images/g.qcow2.s1"
     facts = sx.read_snapshot(
         "<domainsnapshot><name>s1</name><state>disk-snapshot</state><creationTime>5</creationTime>"
         "<memory snapshot='no'/><disks><disk name='vda' snapshot='external' type='file'>"
@@ -149,6 +149,8 @@ def test_external_snapshot_xml_names_its_overlays_and_memory_file() -> None:
         ({"name": "s1", "disks": ["sda"]}, "disks[0]: sda is a cdrom or read-only"),
         ({"name": "s1", "state": "reverted"}, "name: guest GUEST has no snapshot s1 (its snapshots: none)"),
         ({"name": "s1", "state": "absent", "memory": True}, "memory: describes a snapshot to take"),
+        ({"name": "s1", "delete_children": True}, "delete_children: deletes the children of a snapshot deleted"),
+        ({"name": "s1", "state": "reverted", "keep": 2, "name_prefix": "s"}, "keep: prunes a series"),
     ],
 )
 def test_bad_input_fails_naming_the_option_before_anything(
@@ -236,3 +238,34 @@ def test_a_guest_with_snapshots_is_removed_only_with_remove_snapshots(guest: dic
     removed = run_direct(GUEST_ENTRY, {**absent, "remove_snapshots": True}, check_mode=True)  # (the test driver
     assert removed["changed"] is True, removed  # cannot undefine with the flags a real libvirt takes)
     assert removed["actions"][-1] == "undefine the guest (with its UEFI nvram and snapshot metadata)"
+
+
+def test_an_external_snapshot_needs_a_file_beside_each_image(conn: Any) -> None:
+    lv = require_libvirt()
+    name = f"snap-{secrets.token_hex(3)}"
+    xml = domain_xml(name).replace(
+        f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/images/{name}.qcow2'/>",
+        "<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='/dev/kvtnosuch'/>",
+    )
+    dom = conn.defineXML(xml)
+    try:
+        result = run(guest=name, name="s1")  # auto: external for block storage, which has no file for the overlay
+        assert result["errors"] == [
+            f"disks: vda of guest {name} on block storage: an external snapshot has no file beside the image "
+            "for its overlay; leave them out with disks"
+        ]
+    finally:
+        dom.undefineFlags(lv.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+
+
+def test_a_transient_guest_is_not_stopped_by_a_revert(conn: Any) -> None:
+    name = f"snap-{secrets.token_hex(3)}"
+    dom = conn.createXML(domain_xml(name), 0)  # transient: stopping it removes it
+    try:
+        assert run(guest=name, name="s1")["changed"] is True
+        refused = run(guest=name, name="s1", state="reverted", discard_changes=True, after_revert="stopped")
+        assert refused["errors"][0].startswith(f"after_revert: guest {name} is transient")
+        reverted = run(guest=name, name="s1", state="reverted", discard_changes=True)
+        assert reverted["changed"] is True and dom.isActive(), reverted
+    finally:
+        dom.destroy()
