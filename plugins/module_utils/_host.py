@@ -108,3 +108,12 @@ def judge_kvm(domain_types: list[str], local: Optional[dict[str, Any]]) -> tuple
             "libvirt offers no kvm domain type: QEMU cannot open /dev/kvm (check its permissions and the kvm group)",
         )
     return True, "hardware virtualisation is available and libvirt offers the kvm domain type"
+
+
+def boot_id() -> str:
+    """This host's boot id (a new one at every boot); empty where the kernel has none."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""

@@ -22,6 +22,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._bridges.render impor
     interfaces,
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._host import boot_id
 
 NM_BUS = ["org.freedesktop.NetworkManager", "/org/freedesktop/NetworkManager", "org.freedesktop.NetworkManager"]
 
@@ -114,13 +115,6 @@ def installed(backend: str) -> dict[str, str]:
     return {names.get(path, os.path.basename(path)): _read(path) for path in paths if os.path.isfile(path)}
 
 
-def _boot_id() -> str:
-    try:
-        return _read("/proc/sys/kernel/random/boot_id").strip()
-    except OSError:
-        return ""
-
-
 def _at(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
@@ -144,7 +138,7 @@ class Armed:
 
     def pending(self) -> bool:
         """Whether the rollback still waits to fire (or is firing), in this boot."""
-        if not self.fields or self.fields.get("BOOT_ID") != _boot_id():
+        if not self.fields or self.fields.get("BOOT_ID") != boot_id():
             return False  # none, or a reboot ended it (its pid may be another process's now)
         if self.fields.get("ARMED_BACKEND") == "networkmanager":
             proc = subprocess.run(

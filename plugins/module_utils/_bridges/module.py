@@ -31,7 +31,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._bridges.host import 
     read_dir,
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._bridges.options import HOST_BRIDGES_MODULE, problems
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._bridges.render import install_path, render
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._bridges.render import install_path, ports, render
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import Entry
 
@@ -94,12 +94,11 @@ def _write_state(values: dict[str, Any], backend: str, files: dict[str, str], cu
         for file, text in content.items():
             with open(os.path.join(path, file), "w", encoding="utf-8", errors="surrogateescape") as handle:
                 handle.write(text)
-    ports = list(dict.fromkeys(port for bridge in values["bridges"] for port in bridge["ports"]))
     settings = (
         f"BACKEND={backend}\nCHECK_TIMEOUT={values['check_timeout']}\nROLLBACK_TIMEOUT={values['rollback_timeout']}\n"
     )
     for name, text in (
-        ("ports", "".join(f"{p}\n" for p in ports)),
+        ("ports", "".join(f"{p}\n" for p in ports(values))),
         ("targets", "".join(f"{t}\n" for t in values["check_targets"])),
         ("settings", settings),
         (agent.NAME, agent.SCRIPT),

@@ -44,6 +44,11 @@ def _port_maps(values: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
     return bridge_of, mtu_of
 
 
+def ports(values: dict[str, Any]) -> list[str]:
+    """Every interface the bridges take over, each once, in order."""
+    return list(dict.fromkeys(port for bridge in values["bridges"] for port in bridge["ports"]))
+
+
 def plain_ports(values: dict[str, Any]) -> list[str]:
     """The ports that are not VLAN sub-interfaces of ``vlans``, each once, in order."""
     vlans = {vlan_name(v) for v in values["vlans"]}
@@ -196,6 +201,5 @@ def render(values: dict[str, Any], backend: str, main: Optional[str] = None) -> 
     header = "# kvmfleet.kvm.bridges - host bridges for libvirt guests (ifupdown); applied with an automatic rollback"
     files = {"kvmfleet-bridges": HEADER + _lines(header, *_ifupdown_stanzas(values))}
     if main is not None:
-        ports = list(dict.fromkeys(port for bridge in values["bridges"] for port in bridge["ports"]))
-        files["interfaces"] = taken_over(main, ports)
+        files["interfaces"] = taken_over(main, ports(values))
     return files

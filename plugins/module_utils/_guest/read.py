@@ -126,10 +126,4 @@ def live_xml(dom: Any) -> Optional[str]:
 def external_overlays(dom: Any) -> set[str]:
     """The overlay files the guest's external snapshots made: after one, the guest writes into an overlay
     whose backing file is the image its disk names."""
-    files: set[str] = set()
-    for snap in dom.listAllSnapshots(0):
-        for disk in ET.fromstring(snap.getXMLDesc(0)).findall("disks/disk"):
-            source = disk.find("source")
-            if disk.get("snapshot") == "external" and source is not None and source.get("file"):
-                files.add(str(source.get("file")))
-    return files
+    return {path for snap in dom.listAllSnapshots(0) for path in gx.overlay_files(ET.fromstring(snap.getXMLDesc(0)))}

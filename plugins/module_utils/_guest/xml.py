@@ -135,6 +135,17 @@ def _strip_namespace(element: ET.Element) -> ET.Element:
     return plain
 
 
+def overlay_files(snapshot: ET.Element) -> list[str]:
+    """The overlay files a snapshot's external disks write into (from its ``<domainsnapshot>`` tree)."""
+    return [
+        str(source.get("file"))
+        for disk in snapshot.findall("disks/disk")
+        if disk.get("snapshot") == "external"
+        for source in [disk.find("source")]
+        if source is not None and source.get("file")
+    ]
+
+
 # ---------------------------------------------------------------------------------------------- disks and NICs
 
 

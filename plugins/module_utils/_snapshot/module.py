@@ -7,15 +7,14 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import ValidationError
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, is_local_uri, require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import is_local_uri, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import Entry
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._snapshot import xml as sx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._snapshot.options import (
     SNAPSHOT_INFO_MODULE,
     SNAPSHOT_MODULE,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._snapshot.plan import SnapshotPlanner
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._snapshot.plan import SnapshotPlanner, guest_of
 
 
 def _size(conn: Any, path: str, local: bool) -> Optional[int]:
@@ -78,9 +77,7 @@ def _snapshot(conn: Any, invocation: Any) -> dict[str, Any]:
 
 def _snapshot_info(conn: Any, invocation: Any) -> dict[str, Any]:
     guest = invocation.values["guest"]
-    dom = find(conn.lookupByName, guest)
-    if dom is None:
-        raise ValidationError([("guest", f"no guest {guest} on this hypervisor")])
+    dom = guest_of(conn, guest)
     listed = snapshots_of(conn, dom)
     return {
         "changed": False,

@@ -23,6 +23,7 @@ from typing import Any, Optional
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._host import boot_id
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, is_local_uri, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, NEXT_BOOT
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan
@@ -40,12 +41,12 @@ def version_text(version: int) -> str:
     return f"{version // 1_000_000}.{version // 1000 % 1000}.{version % 1000}"
 
 
-def _boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
+def guest_of(conn: Any, name: str) -> Any:
+    """The guest a task names; one that does not exist fails naming ``guest``."""
+    dom = find(conn.lookupByName, name)
+    if dom is None:
+        raise ValidationError([("guest", f"no guest {name} on this hypervisor")])
+    return dom
 
 
 def _running(dom: Any) -> bool:
@@ -72,9 +73,7 @@ class SnapshotPlanner:
     # ------------------------------------------------------------------ entry
 
     def make(self) -> Plan:
-        dom = find(self.conn.lookupByName, self.guest)
-        if dom is None:
-            raise ValidationError([("guest", f"no guest {self.guest} on this hypervisor")])
+        dom = guest_of(self.conn, self.guest)
         note = power.settle(dom, SETTLE_TIMEOUT)
         if note:
             self.plan.warnings.append(note)
@@ -314,7 +313,7 @@ class SnapshotPlanner:
         the disks' modification times of a guest that is off."""
         dom = self.conn.lookupByName(self.guest)  # a handle keeps the id it was looked up with
         if _running(dom):  # a domain id starts again after a reboot of the host: with the boot's id where known
-            return f"run {dom.ID()} {_boot_id() if self.local else ''}".rstrip()
+            return f"run {dom.ID()} {boot_id() if self.local else ''}".rstrip()
         disks = sx.guest_disks(dom.XMLDesc(self.lv.VIR_DOMAIN_XML_INACTIVE if dom.isPersistent() else 0))
         self._resolve(disks)
         times = [self._mtime(disk.path) if disk.path else "?" for disk in disks if disk.snapshotable]

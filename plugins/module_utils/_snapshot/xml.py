@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields.system import read_firmware
 
 
@@ -109,11 +110,7 @@ def read_snapshot(xml: str) -> dict[str, Any]:
     memory_how = memory.get("snapshot", "no") if memory is not None else "no"
     disks = {d.get("name", ""): d.get("snapshot", "no") for d in root.findall("disks/disk")}
     external = memory_how == "external" or "external" in disks.values()
-    files = [
-        d.find("source").get("file")  # type: ignore[union-attr]
-        for d in root.findall("disks/disk")
-        if d.get("snapshot") == "external" and d.find("source") is not None and d.find("source").get("file")  # type: ignore[union-attr]
-    ]
+    files = gx.overlay_files(root)
     if memory_how == "external" and memory is not None and memory.get("file"):
         files.append(str(memory.get("file")))
     time = root.findtext("creationTime")
@@ -126,5 +123,5 @@ def read_snapshot(xml: str) -> dict[str, Any]:
         "created": int(time) if time and time.isdigit() else None,
         "description": root.findtext("description"),
         "disks": sorted(target for target, how in disks.items() if how != "no"),
-        "files": [str(f) for f in files],
+        "files": files,
     }
