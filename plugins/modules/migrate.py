@@ -17,7 +17,7 @@ description:
     destination, each with a stable code, the message (libvirt's own words where it has them) and the
     fix - host-passthrough CPUs between different hosts or a CPU the destination cannot run
     (C(cpu_host_passthrough), C(cpu_incompatible)), passed-through devices (C(hostdev)), snapshots
-    and checkpoints, block jobs, local disks without a copy choice (C(local_disk)), disks on a filesystem
+    with a copy of the disks (C(snapshots)), checkpoints, block jobs, local disks without a copy choice (C(local_disk)), disks on a filesystem
     libvirt does not count as shared (C(disk_not_shared); a warning when the module does not run on
     the source and cannot see it), a missing network, bridge or pool on the destination
     (C(network_missing), C(bridge_missing), C(dest_pool_missing)), not enough memory or vCPUs there
@@ -34,6 +34,17 @@ description:
     copied disks, at least 30 s) or O(timeout) - and says what happens to a migration that does not
     converge (O(converge)). A migration that runs out of time is aborted and the guest keeps running
     on its source, untouched; volumes the module created on the destination are removed.
+  - Snapshots move with the guest when its disks stay where they are (O(storage=shared)). libvirt
+    refuses to migrate a guest that has snapshot metadata, so the module records every snapshot's
+    definition and which one is current in the guest's metadata, removes the snapshots' metadata (only
+    the metadata - the snapshots stay in the disks and overlay files) from the source, migrates, and
+    defines them again on the destination, parents first. A failed migration defines them again on the
+    source. A run interrupted in between leaves the record on the guest, and the next run finishes the
+    job wherever the guest is. The record holds the snapshots' definitions as libvirt keeps them, with
+    their graphics passwords; it is in the guest's definition only while the guest moves.
+  - A copy of the disks (O(storage=copy) or V(copy_incremental)) takes what the disks hold now, not their
+    internal snapshots nor the images external snapshots point back at; a guest with snapshots is
+    refused then (C(snapshots)).
   - The guest is never stopped, paused, destroyed or cold-migrated unless an option says so
     (O(offline) moves the definition of a guest that is already stopped).
   - After the call both hypervisors are read again, so the result says where the guest really is; a
@@ -263,6 +274,12 @@ reasons:
       description: V(true) when it stops the move.
       type: bool
   sample: [{"code": "nvram_local", "message": "...", "fix": "...", "blocking": false}]
+snapshots:
+  description: The snapshots defined on the destination, parents first (they moved with the guest).
+  returned: when snapshots moved with the guest
+  type: list
+  elements: str
+  sample: [before-upgrade, nightly-2026-12-01]
 budget_s:
   description: Seconds the migration may take (see O(timeout_per_gib)).
   returned: when the guest moves

@@ -113,8 +113,9 @@ options:
       - Not with O(state=reverted).
     type: int
 notes:
-  - libvirt does not migrate a guest that has snapshots; M(kvmfleet.kvm.migrate)'s pre-flight check names
-    them as the blocker. Delete them before a move.
+  - Snapshots move with their guest in M(kvmfleet.kvm.migrate) and the drain when its disks are on shared
+    storage (their metadata is defined again on the destination). A move that copies the disks is refused
+    while the guest has snapshots.
   - M(kvmfleet.kvm.guest) removes a guest with snapshots only with its O(kvmfleet.kvm.guest#module:remove_snapshots).
 attributes:
   check_mode:

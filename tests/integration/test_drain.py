@@ -116,20 +116,10 @@ def test_a_guest_that_cannot_migrate_stops_the_drain_before_anything_moves(
     fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult], fleet_vars: dict[str, Any]
 ) -> None:
     hv2 = fleet.hosts[1]
-    snap, other = f"{fleet_prefix}snap", f"{fleet_prefix}other"
+    snap, other = f"{fleet_prefix}ckpt", f"{fleet_prefix}other"
     disk = {"pool": "shared", "volume": f"{snap}.qcow2", "size": "64MiB", "cache": "none"}
     create(play, hv2.uri, [{"name": snap, "disks": [disk]}, {"name": other}])
-    overlay = f"{kvmtest.FLEET_SHARED}/{snap}-before.qcow2"
-    kvmtest.virsh(
-        "snapshot-create-as",
-        snap,
-        "before",
-        "--disk-only",
-        "--atomic",
-        "--diskspec",
-        f"vda,file={overlay}",
-        uri=hv2.uri,
-    )
+    kvmtest.virsh("checkpoint-create-as", snap, "before", uri=hv2.uri)  # libvirt migrates no checkpoints
 
     run = kvmtest.ansible_playbook(DRAIN, fleet.inventory, extra_vars={**fleet_vars, "drain_host": hv2.name})
 
@@ -138,7 +128,7 @@ def test_a_guest_that_cannot_migrate_stops_the_drain_before_anything_moves(
     assert result["msg"].startswith("nothing was moved: "), result["msg"]
     refusals = result["refused"][snap]
     assert set(refusals) == {host.name for host in fleet.hosts if host is not hv2}
-    assert all("[snapshots]" in why for why in refusals.values()), refusals
+    assert all("[checkpoints]" in why for why in refusals.values()), refusals
     assert other not in result["refused"]
     assert where(fleet, snap) == {hv2.name: "running"} and where(fleet, other) == {hv2.name: "running"}
     assert maintenance(play, hv2.uri) is None  # not even marked

@@ -174,32 +174,102 @@ def test_a_migration_that_does_not_converge_is_aborted_and_the_guest_stays_on_it
     assert kvmtest.wait_until(lambda: max(ticks(fleet, hv3.name, name)) > before, 30)
 
 
+def snapshot_tree(uri: str, name: str) -> dict[str, str]:
+    """Each snapshot of the guest with its parent ('-' for none), as virsh lists them."""
+    listed = [line.split() for line in kvmtest.virsh("snapshot-list", name, "--parent", uri=uri).splitlines()]
+    # name, creation time (date, time, zone), state, parent (empty for a root)
+    return {fields[0]: fields[5] if len(fields) > 5 else "-" for fields in listed if fields}
+
+
+def resumed_from(counted: list[int]) -> int:
+    """The count the guest went back to at its last revert (the first count after the last drop), or the
+    log's first count."""
+    drops = [i for i in range(1, len(counted)) if counted[i] < counted[i - 1]]
+    return counted[drops[-1]] if drops else counted[0]
+
+
+def test_a_guest_with_two_snapshots_moves_with_them_and_reverts_to_each_on_the_destination(
+    fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult], triad: Callable[..., list[dict[str, Any]]]
+) -> None:
+    """Internal snapshots with the running state, in the qcow2 image on the shared pool: the move takes
+    their metadata across (libvirt refuses to migrate a guest that has any); the graphics password of
+    the guest and of its snapshots' definitions goes along."""
+    hv1, hv2 = fleet.hosts[0], fleet.hosts[1]
+    name = f"{fleet_prefix}snaps"
+    disk = {"pool": "shared", "volume": f"{name}.qcow2", "size": "32MiB", "cache": "none"}
+    graphics = {"type": "vnc", "listen": "127.0.0.1", "password": "kvtsec9x"}
+    start_guest(play, kvmtest.fleet_guest(name, hv1.uri, disks=[disk], graphics=graphics))
+    counting(fleet, hv1.name, name, at_least=3)
+    taken: dict[str, tuple[int, int]] = {}  # the count before and after each snapshot was taken
+    for snap in ("one", "two"):
+        before = max(ticks(fleet, hv1.name, name))
+        result = play([{"name": "s", "kvmfleet.kvm.snapshot": {"uri": hv1.uri, "guest": name, "name": snap}}])
+        assert result.result("s")["changed"], result.result("s")
+        taken[snap] = (before, max(ticks(fleet, hv1.name, name)))
+        counting(fleet, hv1.name, name, at_least=len(ticks(fleet, hv1.name, name)) + 3)
+    assert snapshot_tree(hv1.uri, name) == {"one": "-", "two": "one"}
+
+    task = {"uri": hv1.uri, "name": name, "dest_uri": hv2.uri, "allow_unsafe": True}
+    check, moved, _again, _rerun = triad({"kvmfleet.kvm.migrate": task})
+
+    assert check["actions"] == [
+        f"carry the snapshots one, two of {name} to {hv2.name} (defined there again)",
+        f"live-migrate {name} from {hv1.name} to {hv2.name} (peer-to-peer, storage shared)",
+    ]
+    assert moved["snapshots"] == ["one", "two"] and moved["hypervisor"] == hv2.name
+    # the host itself: on hv2 with both snapshots, two the current one; nothing left on hv1
+    assert kvmtest.virsh("domstate", name, uri=hv2.uri).strip() == "running"
+    assert name not in names(fleet, hv1.name)
+    assert snapshot_tree(hv2.uri, name) == {"one": "-", "two": "one"}
+    assert kvmtest.virsh("snapshot-current", name, "--name", uri=hv2.uri).strip() == "two"
+    for dumped in (
+        kvmtest.virsh("dumpxml", name, "--security-info", uri=hv2.uri),
+        kvmtest.virsh("dumpxml", name, "--inactive", "--security-info", uri=hv2.uri),
+    ):
+        assert "passwd='kvtsec9x'" in dumped  # the password went along
+        assert "kvmfleet:snapshot" not in dumped  # the record is cleared
+    assert "passwd='kvtsec9x'" in kvmtest.virsh("snapshot-dumpxml", name, "one", "--security-info", uri=hv2.uri)
+    info = play([{"name": "i", "kvmfleet.kvm.snapshot_info": {"uri": hv2.uri, "guest": name}}]).result("i")
+    listed = {snap["name"]: snap for snap in info["snapshots"]}
+    assert listed["two"]["parent"] == "one" and listed["two"]["current"] and listed["one"]["type"] == "internal"
+    assert "kvtsec9x" not in json.dumps(moved) + json.dumps(info)
+
+    # each reverts on the destination to its own running state: the counter goes back to where it was
+    # (two first: the counter is past it, and then back to one, before it)
+    for snap in ("two", "one"):
+        low, high = taken[snap]
+        assert kvmtest.wait_until(lambda: max(ticks(fleet, hv2.name, name)) > high + 4, 60)  # noqa: B023
+        assert resumed_from(ticks(fleet, hv2.name, name)) > high + 2
+        revert = {"uri": hv2.uri, "guest": name, "name": snap, "state": "reverted", "discard_changes": True}
+        result = play([{"name": "r", "kvmfleet.kvm.snapshot": revert}]).result("r")
+        assert result["changed"] and result["reverted"] is True, result
+        # the count drops back (or, when QEMU reopened its log, the log begins again at the snapshot's count)
+        assert kvmtest.wait_until(
+            lambda: len(ticks(fleet, hv2.name, name)) > 0 and resumed_from(ticks(fleet, hv2.name, name)) <= high + 2,  # noqa: B023
+            60,
+        ), (snap, taken, ticks(fleet, hv2.name, name)[-10:])
+        assert resumed_from(ticks(fleet, hv2.name, name)) >= low - 1, (snap, taken, ticks(fleet, hv2.name, name))
+        assert kvmtest.virsh("snapshot-current", name, "--name", uri=hv2.uri).strip() == snap
+    assert kvmtest.virsh("domstate", name, uri=hv2.uri).strip() == "running"
+    assert snapshot_tree(hv2.uri, name) == {"one": "-", "two": "one"}
+
+
 def test_the_preflight_check_refuses_before_anything_moves(
     fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult]
 ) -> None:
     hv1, hv2 = fleet.hosts[0], fleet.hosts[1]
-    name = f"{fleet_prefix}snap"
+    name = f"{fleet_prefix}ckpt"
     disk = {"pool": "shared", "volume": f"{name}.qcow2", "size": "64MiB", "cache": "none"}
     start_guest(play, kvmtest.fleet_guest(name, hv1.uri, disks=[disk]))
-    overlay = f"{kvmtest.FLEET_SHARED}/{name}-before.qcow2"
-    kvmtest.virsh(
-        "snapshot-create-as",
-        name,
-        "before",
-        "--disk-only",
-        "--atomic",
-        "--diskspec",
-        f"vda,file={overlay}",
-        uri=hv1.uri,
-    )
+    kvmtest.virsh("checkpoint-create-as", name, "before", uri=hv1.uri)  # libvirt migrates no checkpoints
     task = {"name": "migrate", "kvmfleet.kvm.migrate": {"uri": hv1.uri, "name": name, "dest_uri": hv2.uri}}
 
     for check in (True, False):
         result = play([task], check=check).result("migrate")
         assert result.get("failed"), result
         codes = {reason["code"] for reason in result["reasons"] if reason["blocking"]}
-        assert codes == {"snapshots"}, result["reasons"]
-        assert "[snapshots]" in result["msg"] and "cannot migrate domain with 1 snapshots" in result["msg"]
+        assert codes == {"checkpoints"}, result["reasons"]
+        assert "[checkpoints]" in result["msg"] and f"{name} has 1 checkpoint(s)" in result["msg"]
     assert kvmtest.virsh("domstate", name, uri=hv1.uri).strip() == "running"
     assert name not in names(fleet, hv2.name)
 
@@ -325,3 +395,50 @@ def test_a_migration_killed_at_each_step_converges_on_the_first_rerun(
     assert "copying=" not in kvmtest.virsh("dumpxml", "--inactive", name, uri=hv3.uri)
     counting(fleet, hv3.name, name)
     assert not booted(fleet, hv3.name, name)  # it kept running through all of it
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "before:forget the snapshot one",
+        "before:live-migrate",
+        "during:live-migrate",
+        "before:redefine the snapshot two",
+    ],
+)
+def test_a_move_with_snapshots_killed_at_each_step_ends_with_them_on_the_destination_after_the_rerun(
+    fault: str, fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult]
+) -> None:
+    """Killed half-way through forgetting the snapshots on the source (two forgotten, one not), before
+    the migration, during it, and half-way through defining them on the destination (one defined)."""
+    hv1, hv3 = fleet.hosts[0], fleet.hosts[2]
+    name = f"{fleet_prefix}ksnap"
+    disk = {"pool": "shared", "volume": f"{name}.qcow2", "size": "16MiB", "cache": "none"}
+    start_guest(play, kvmtest.fleet_guest(name, hv1.uri, disks=[disk]))
+    counting(fleet, hv1.name, name)
+    for snap in ("one", "two"):
+        taken = play([{"name": "s", "kvmfleet.kvm.snapshot": {"uri": hv1.uri, "guest": name, "name": snap}}])
+        assert taken.result("s")["changed"], taken.result("s")
+    task = {"uri": hv1.uri, "name": name, "dest_uri": hv3.uri, "allow_unsafe": True}
+    step = fault if "snapshot" in fault else f"{fault} {name}"
+    killed = kvmtest.run_playbook(
+        [{"name": "migrate", "kvmfleet.kvm.migrate": task}],
+        env={"KVMFLEET_FAULT_AT": step, "KVMFLEET_FAULT_DELAY": "0.05"},
+    )
+    assert killed.rc == -9, f"the run was not killed at {fault}: {killed.tasks}"
+    if fault.startswith("during:"):  # peer-to-peer: the source's libvirtd finishes the move without the run
+        moved = kvmtest.wait_until(lambda: name in names(fleet, hv3.name) and name not in names(fleet, hv1.name), 30)
+        assert moved, "the migration the killed run started did not complete on its own"
+
+    first = play([{"name": "migrate", "kvmfleet.kvm.migrate": task}]).result("migrate")
+    again = play([{"name": "migrate", "kvmfleet.kvm.migrate": task}]).result("migrate")
+
+    assert not first.get("failed"), first.get("msg")
+    assert first["changed"] and first["snapshots"] == ["one", "two"], first
+    assert again["changed"] is False and not again.get("failed"), again
+    assert kvmtest.virsh("domstate", name, uri=hv3.uri).strip() == "running"
+    assert name not in names(fleet, hv1.name)
+    assert snapshot_tree(hv3.uri, name) == {"one": "-", "two": "one"}
+    assert kvmtest.virsh("snapshot-current", name, "--name", uri=hv3.uri).strip() == "two"
+    for flags in ((), ("--inactive",)):
+        assert "kvmfleet:snapshot" not in kvmtest.virsh("dumpxml", *flags, name, uri=hv3.uri)  # the record is gone

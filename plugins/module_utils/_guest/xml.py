@@ -99,17 +99,34 @@ def write_meta(root: ET.Element, key: str, value: Optional[str]) -> None:
         meta.attrib.pop(key, None)
 
 
-def read_tags(root: ET.Element) -> list[str]:
+def meta_children(root: ET.Element, tag: str) -> list[ET.Element]:
+    """The collection metadata's ``<kvmfleet:TAG>`` elements, in their order."""
     meta = _meta(root)
-    return sorted(tag.text or "" for tag in meta.findall(f"{{{NS}}}tag")) if meta is not None else []
+    return meta.findall(f"{{{NS}}}{tag}") if meta is not None else []
+
+
+def replace_meta_children(root: ET.Element, tag: str, elements: list[ET.Element]) -> None:
+    """Replace the collection metadata's ``<kvmfleet:TAG>`` elements by ``elements`` ([]: remove them)."""
+    if not elements and _meta(root) is None:
+        return
+    meta = _meta_for_writing(root)
+    for old in meta.findall(f"{{{NS}}}{tag}"):
+        meta.remove(old)
+    meta.extend(elements)
+
+
+def read_tags(root: ET.Element) -> list[str]:
+    return sorted(tag.text or "" for tag in meta_children(root, "tag"))
 
 
 def write_tags(root: ET.Element, tags: list[str]) -> None:
-    meta = _meta_for_writing(root)
-    for tag in meta.findall(f"{{{NS}}}tag"):
-        meta.remove(tag)
+    _meta_for_writing(root)  # a guest with no tags still has the element
+    elements = []
     for value in sorted(set(tags)):
-        ET.SubElement(meta, f"{{{NS}}}tag").text = value
+        element = ET.Element(f"{{{NS}}}tag")
+        element.text = value
+        elements.append(element)
+    replace_meta_children(root, "tag", elements)
 
 
 def metadata_xml(domain_xml: str, change: Callable[[ET.Element], None]) -> str:

@@ -22,6 +22,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._host import parse_ca
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor import record as rec
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor.capacity import read_capacity
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import carry
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.xml import read_pool
 
 KiB = 1024
@@ -97,6 +98,7 @@ class Guest:
     interfaces: list[dict[str, Any]] = field(default_factory=list)
     hostdevs: list[str] = field(default_factory=list)
     snapshots: int = 0
+    carried: list[str] = field(default_factory=list)  # snapshots an interrupted move recorded (carry.read_record)
     checkpoints: int = 0
     block_jobs: list[str] = field(default_factory=list)
     xml: str = ""  # the live definition, for the destination's copy
@@ -153,9 +155,11 @@ def read_guest(dom: Any, conn: Any) -> Guest:
     """The guest's facts from its live (or, when stopped, persistent) definition on the source."""
     lv = require_libvirt()
     running = bool(dom.isActive())
-    xml = dom.XMLDesc(lv.VIR_DOMAIN_XML_MIGRATABLE)
+    # with its secrets (graphics passwords): the destination's definitions are made from these
+    xml = dom.XMLDesc(lv.VIR_DOMAIN_XML_MIGRATABLE | lv.VIR_DOMAIN_XML_SECURE)
     persistent = bool(dom.isPersistent())
-    config_xml = dom.XMLDesc(lv.VIR_DOMAIN_XML_MIGRATABLE | lv.VIR_DOMAIN_XML_INACTIVE) if persistent else ""
+    flags = lv.VIR_DOMAIN_XML_MIGRATABLE | lv.VIR_DOMAIN_XML_SECURE | lv.VIR_DOMAIN_XML_INACTIVE
+    config_xml = dom.XMLDesc(flags) if persistent else ""
     root = ET.fromstring(xml)
     scalars = read_values(root, ("memory", "vcpus", "virt_type", "arch", "machine", "emulator"))
     cpu = root.find("cpu")
@@ -190,6 +194,7 @@ def read_guest(dom: Any, conn: Any) -> Guest:
         xml=xml,
         config_xml=config_xml,
         copying_to=gx.read_meta(root, COPYING),
+        carried=[saved.name for saved in carry.read_record(root)],
     )
     guest.disks = [_read_disk(element, dom, conn) for element in root.findall("devices/disk")]
     guest.interfaces = [

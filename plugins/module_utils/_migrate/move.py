@@ -26,7 +26,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import ChangedUnderRun, KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, require_libvirt
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import job
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import carry, job
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import preflight as pf
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.options import SHARED
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops
@@ -76,6 +76,8 @@ class Move:
     actions: list[str] = field(default_factory=list)
     origin: Optional[str] = None  # recorded in the guest's metadata on the destination ('' clears it)
     budget: float = 0.0
+    snapshots: list[str] = field(default_factory=list)  # the snapshots the move carries (carry.py)
+    saved: list[carry.Saved] = field(default_factory=list)  # their definitions, read when the move runs
 
     @property
     def changed(self) -> bool:
@@ -189,7 +191,8 @@ def _plan_located(move: Move, src_conn: Any, dst_conn: Any, facts: Optional[Any]
         )
     if src_dom is None:
         if dst_dom is not None and (where(dst_dom) in ("running", "paused") or values["offline"]):
-            return move  # already there
+            _plan_finish(move, dst_dom)  # already there (with the snapshots an interrupted move carried?)
+            return move
         if dst_dom is not None:
             raise KvmFleetError(
                 f"{name} is defined on the destination {dest.name} but not running there, and not on the source "
@@ -227,6 +230,12 @@ def _plan_located(move: Move, src_conn: Any, dst_conn: Any, facts: Optional[Any]
     if any(reason.blocking for reason in reasons):
         raise MigrationRefused(name, source.name, dest.name, reasons)
     _plan_copies(move)
+    if guest.carried or guest.snapshots:
+        move.snapshots = guest.carried or [saved.name for saved in carry.defined(src_dom)]
+    if move.snapshots:
+        move.actions.append(
+            f"carry the snapshots {', '.join(move.snapshots)} of {name} to {dest.name} (defined there again)"
+        )
     copied_bytes = sum(copy.disk.allocation or copy.disk.capacity for copy in move.copies if not copy.ahead)
     move.budget = job.budget(values, guest.memory_mib, copied_bytes)
     how = "live-migrate" if guest.running else "move the definition of"
@@ -234,6 +243,16 @@ def _plan_located(move: Move, src_conn: Any, dst_conn: Any, facts: Optional[Any]
     storage = values["storage"] if move.copies else SHARED
     move.actions.append(f"{how} {name} from {source.name} to {dest.name} ({mode}, storage {storage})")
     return move
+
+
+def _plan_finish(move: Move, dst_dom: Any) -> None:
+    """A guest on the destination whose move was interrupted before its snapshots were defined there."""
+    move.snapshots = [saved.name for saved in carry.read_record(ET.fromstring(dst_dom.XMLDesc(0)))]
+    if move.snapshots:
+        move.actions.append(
+            f"define the snapshots {', '.join(move.snapshots)} of {move.name} on {move.dest.name}, where an "
+            "interrupted move left them recorded"
+        )
 
 
 def _plan_copies(move: Move) -> None:
@@ -287,6 +306,7 @@ def _edit(xml: str, move: Move, by_path: bool = False) -> str:
         elif source.get("file") is not None:
             source.set("file", copy.path)
     gx.write_meta(root, pf.COPYING, None)
+    carry.write_record(root, move.saved)
     if move.origin is not None:
         gx.write_meta(root, ORIGIN, move.origin or None)
     return gx.to_string(root)
@@ -332,16 +352,7 @@ def mark_copying(dom: Any, host_uuid: Optional[str]) -> None:
     (None: clear it). A run killed after making the destination's volumes leaves the mark: the rerun
     knows those volumes for its own and copies into them instead of refusing them as someone's data.
     The destination's definitions never carry it (``_edit``)."""
-    lv = require_libvirt()
-    ends = [(lv.VIR_DOMAIN_AFFECT_CONFIG, lv.VIR_DOMAIN_XML_INACTIVE)] if dom.isPersistent() else []
-    if dom.isActive():
-        ends.append((lv.VIR_DOMAIN_AFFECT_LIVE, 0))
-    for flag, read in ends:
-        xml = dom.XMLDesc(read)
-        if gx.read_meta(ET.fromstring(xml), pf.COPYING) == host_uuid:
-            continue  # as wanted already (also: no metadata to clear)
-        text = gx.metadata_xml(xml, lambda root: gx.write_meta(root, pf.COPYING, host_uuid))
-        dom.setMetadata(lv.VIR_DOMAIN_METADATA_ELEMENT, text, gx.NS_PREFIX, gx.NS, flag)
+    carry.update_metadata(dom, lambda root: gx.write_meta(root, pf.COPYING, host_uuid))
 
 
 def execute_move(
@@ -349,6 +360,8 @@ def execute_move(
 ) -> dict[str, Any]:
     """Run the move's actions; the result says where the guest is afterwards (read from both ends)."""
     lv = require_libvirt()
+    if move.guest is None:
+        return _finish(move, dst_conn)
     guest = move.moving
     src_dom = src_conn.lookupByName(move.name)
     created: list[Any] = []
@@ -356,13 +369,18 @@ def execute_move(
         if move.copies:
             mark_copying(src_dom, move.dest.uuid)
         created = _create_copies(move, src_conn, dst_conn)
+        if move.snapshots:
+            move.saved = carry.to_carry(carry.read_record(ET.fromstring(src_dom.XMLDesc(0))), src_dom)
+            carry.stash(src_dom, move.saved)
     except (lv.libvirtError, KvmFleetError) as exc:
         _remove(created)
         with contextlib.suppress(lv.libvirtError):
             mark_copying(src_dom, None)
+        with contextlib.suppress(lv.libvirtError):  # else the record stays, and a rerun carries them on
+            carry.restore(src_dom, move.saved)
         message = exc.get_error_message() if isinstance(exc, lv.libvirtError) else exc.msg
         raise KvmFleetError(
-            f"{move.name}: creating its volumes on {move.dest.name} failed: {message}", guest=move.name
+            f"{move.name}: preparing its move to {move.dest.name} failed: {message}", guest=move.name
         ) from exc
     start = _start(move, src_dom, dst_conn)
     if guest.running:
@@ -391,7 +409,10 @@ def execute_move(
     }
     arrived = dst_after in ("running", "paused") or (not guest.running and dst_after == "stopped")
     if arrived and src_after == "absent":
-        result.update(job.completed_stats(dst_conn.lookupByName(move.name)) if guest.running else {})
+        dst_dom = dst_conn.lookupByName(move.name)
+        result.update(job.completed_stats(dst_dom) if guest.running else {})
+        if move.saved:
+            result["snapshots"] = _restore(move, dst_dom, move.dest.name, result)
         if not outcome.completed:
             result["warnings"].append(
                 f"libvirt reported '{outcome.error}', yet {move.name} runs on {move.dest.name} and is gone from "
@@ -405,6 +426,8 @@ def execute_move(
         if move.copies:
             with contextlib.suppress(lv.libvirtError):
                 mark_copying(src_dom, None)
+        if move.saved:
+            _restore(move, src_dom, move.source.name, result)
         if outcome.aborted:
             why = (
                 f"did not converge within its budget of {move.budget:.0f} s and was aborted "
@@ -425,6 +448,30 @@ def execute_move(
         guest=move.name,
         migration=result,
     )
+
+
+def _restore(move: Move, dom: Any, host: str, result: dict[str, Any]) -> list[str]:
+    """Define the carried snapshots where the guest is; a failure says the record stays for a rerun."""
+    lv = require_libvirt()
+    try:
+        carry.restore(dom, move.saved)
+    except lv.libvirtError as exc:
+        raise KvmFleetError(
+            f"{move.name}: defining its snapshots on {host} failed: {exc.get_error_message()}; they stay recorded "
+            "in the guest's metadata, and the next run defines them",
+            guest=move.name,
+            migration=result,
+        ) from exc
+    return [saved.name for saved in move.saved]
+
+
+def _finish(move: Move, dst_conn: Any) -> dict[str, Any]:
+    """The end of an interrupted move: the guest is on the destination, its snapshots only recorded."""
+    dst_dom = dst_conn.lookupByName(move.name)
+    move.saved = carry.read_record(ET.fromstring(dst_dom.XMLDesc(0)))
+    result: dict[str, Any] = {"name": move.name, "source": move.source.name, "destination": move.dest.name}
+    result["snapshots"] = _restore(move, dst_dom, move.dest.name, result)
+    return result
 
 
 def _remove(volumes: list[Any]) -> None:

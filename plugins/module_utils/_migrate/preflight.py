@@ -310,13 +310,16 @@ def check(
                 "guest where it is",
             )
         )
-    if guest.snapshots:
+    snapshots = guest.snapshots or len(guest.carried)
+    copied = [disk.target for disk in guest.disks if copied_disk(disk, dest, storage)]
+    if snapshots and copied:
         add(
             Reason(
                 "snapshots",
-                f"{guest.name} has {guest.snapshots} snapshot(s): libvirt refuses ('cannot migrate domain with "
-                f"{guest.snapshots} snapshots')",
-                "delete them before the move (kvmfleet.kvm.snapshot with state: absent); snapshots do not move yet",
+                f"{guest.name} has {snapshots} snapshot(s) and its disk(s) {', '.join(copied)} would be copied: "
+                "a copy takes what a disk holds now, not its snapshots",
+                "move it with storage: shared (its snapshots move with it), or delete the snapshots first "
+                "(kvmfleet.kvm.snapshot with state: absent)",
             )
         )
     if guest.checkpoints:

@@ -24,7 +24,8 @@ def volume_xml(
 ) -> str:
     """XML of a new volume; ``backing`` = (path, format) makes it a copy-on-write overlay.
 
-    ``allocation`` 0 asks for a sparse volume (qcow2 volumes always start sparse).
+    ``allocation`` 0 asks for a sparse volume (qcow2 volumes always start sparse). A qcow2 volume is
+    version 3 (compat 1.1), as qemu-img makes them.
     """
     volume = ET.Element("volume")
     ET.SubElement(volume, "name").text = name
@@ -33,6 +34,8 @@ def volume_xml(
         ET.SubElement(volume, "allocation", {"unit": "bytes"}).text = str(allocation or 0)
     target = ET.SubElement(volume, "target")
     ET.SubElement(target, "format", {"type": fmt})
+    if fmt == "qcow2":  # libvirt makes version 2 images unless told: no dirty bitmaps (checkpoints), no zero clusters
+        ET.SubElement(target, "compat").text = "1.1"
     if backing is not None:
         store = ET.SubElement(volume, "backingStore")
         ET.SubElement(store, "path").text = backing[0]

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor.record import Record
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect, require_libvirt
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import job, move
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import carry, job, move
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import preflight as pf
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.options import MIGRATE_MODULE, MIGRATION
 
@@ -163,7 +164,7 @@ def test_a_guest_that_can_move_has_no_reason() -> None:
             ["hostdev"],
             id="vDPA interface",
         ),
-        pytest.param({"snapshots": 2}, {}, {}, ["snapshots"], id="snapshots"),
+        pytest.param({"snapshots": 2}, {}, {}, [], id="snapshots on shared storage (they move with the guest)"),
         pytest.param({"checkpoints": 1}, {}, {}, ["checkpoints"], id="checkpoints"),
         pytest.param({"block_jobs": ["vda"]}, {}, {}, ["block_job"], id="block job"),
         pytest.param({}, {"networks": set()}, {}, ["network_missing"], id="network"),
@@ -207,9 +208,18 @@ def test_each_reason_a_guest_cannot_move(
         assert reason.message and reason.fix and reason.line().startswith(f"[{reason.code}] ")
 
 
+@pytest.mark.parametrize(
+    "changes", [{"snapshots": 2}, {"carried": ["before", "after"]}], ids=["defined", "recorded by an interrupted move"]
+)
+def test_snapshots_refuse_a_copy_of_the_disks(changes: dict[str, Any]) -> None:
+    local = disk(pool="local", volume="db.qcow2", path="/var/lib/libvirt/images/db.qcow2")
+    (snapshots,) = pf.check(guest(disks=[local], **changes), host("hv1"), host("hv2"), storage="copy")
+    assert snapshots.code == "snapshots" and snapshots.blocking
+    assert "has 2 snapshot(s) and its disk(s) vda would be copied" in snapshots.message
+    assert "storage: shared" in snapshots.fix
+
+
 def test_the_messages_carry_libvirts_words_and_the_fix() -> None:
-    (snapshots,) = pf.check(guest(snapshots=2), host("hv1"), host("hv2"), allow_unsafe=True)
-    assert "cannot migrate domain with 2 snapshots" in snapshots.message
     (same,) = pf.check(guest(), host("hv1"), host("hv2", uuid="uuid-hv1"), allow_unsafe=True)
     assert "Attempt to migrate guest to the same host" in same.message and "host_uuid" in same.fix
 
@@ -357,6 +367,68 @@ def test_read_guest_and_read_host_on_the_test_driver(test_conn: Any) -> None:
     assert here.domains["test"] == (dom.UUIDString(), True)
     assert "default" in here.networks and "default-pool" in here.pools
     assert here.capacity["allocatable_memory_mib"] > 0 and here.record == Record()
+
+
+# ---------------------------------------------------------------------------------------------- snapshots
+
+
+def snapshot_series(dom: Any) -> list[carry.Saved]:
+    """Snapshots a (parent of b) on the test driver's guest, a current; their definitions as carried."""
+    for name in ("a", "b"):
+        dom.snapshotCreateXML(f"<domainsnapshot><name>{name}</name><description>{name}</description></domainsnapshot>")
+    dom.revertToSnapshot(dom.snapshotLookupByName("a"))
+    return carry.defined(dom)
+
+
+def forget(dom: Any) -> None:
+    """What stash does on a real libvirtd (the test driver deletes no metadata alone): none defined."""
+    for snap in reversed(dom.listAllSnapshots(require_libvirt().VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL)):
+        snap.delete(0)
+
+
+def test_the_record_of_carried_snapshots_travels_in_the_destinations_definitions() -> None:
+    saved = [carry.Saved("a", "<domainsnapshot><name>a</name></domainsnapshot>", True), carry.Saved("b", "<x/>", False)]
+    domain = "<domain type='kvm'><name>web</name><devices/></domain>"
+    moving = move.Move("web", host("hv1"), host("hv2"), migration(), "qemu+tcp://hv2/system", None)
+    moving.guest, moving.saved = guest(xml=domain, config_xml=domain), saved
+    live, persistent = move.definitions(moving)
+    assert carry.read_record(ET.fromstring(live)) == saved == carry.read_record(ET.fromstring(persistent))
+    root = ET.fromstring(live)
+    carry.write_record(root, [])
+    assert carry.read_record(root) == [] and gx.read_tags(root) == []
+
+
+def test_restore_defines_the_recorded_snapshots_parents_first_with_the_current_one(test_conn: Any) -> None:
+    dom = test_conn.lookupByName("test")
+    saved = snapshot_series(dom)
+    assert [(snap.name, snap.current) for snap in saved] == [("a", True), ("b", False)]
+    carry.update_metadata(dom, lambda root: carry.write_record(root, saved))
+    forget(dom)
+    assert carry.to_carry(carry.read_record(ET.fromstring(dom.XMLDesc(0))), dom) == saved  # the record, not libvirt's
+
+    assert carry.restore(dom, saved) == ["a", "b"]
+    assert dom.snapshotCurrent().getName() == "a" and dom.snapshotLookupByName("b").getParent().getName() == "a"
+    assert carry.read_record(ET.fromstring(dom.XMLDesc(0))) == []  # the record is cleared
+    assert carry.restore(dom, saved) == []  # a rerun defines nothing twice
+    assert dom.snapshotNum(0) == 2
+    forget(dom)
+
+
+def test_a_guest_moved_by_an_interrupted_run_gets_its_snapshots_on_the_rerun(test_conn: Any) -> None:
+    dom = test_conn.lookupByName("test")
+    saved = snapshot_series(dom)
+    forget(dom)
+    carry.update_metadata(dom, lambda root: carry.write_record(root, saved))  # as the migration left it
+    moving = move.Move("test", host("hv1"), host("hv2"), migration(), "test:///default", None)
+    move._plan_finish(moving, dom)
+    assert moving.changed and moving.guest is None
+    assert moving.actions == ["define the snapshots a, b of test on hv2, where an interrupted move left them recorded"]
+    result = move.execute_move(moving, test_conn, test_conn)
+    assert result["snapshots"] == ["a", "b"] and dom.snapshotNum(0) == 2
+    again = move.Move("test", host("hv1"), host("hv2"), migration(), "test:///default", None)
+    move._plan_finish(again, dom)
+    assert not again.changed
+    forget(dom)
 
 
 # ---------------------------------------------------------------------------------------------- the job

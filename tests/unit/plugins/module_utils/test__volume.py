@@ -113,6 +113,7 @@ def test_overlay_volume_xml_round_trip() -> None:
     xml = ops.volume_xml("web-vda.qcow2", 2 * 1024**3, "qcow2", ("/pool/base.qcow2", "qcow2"))
     root = ET.fromstring(xml)
     assert root.find("capacity").get("unit") == "bytes" and root.findtext("allocation") == "0"
+    assert root.findtext("target/compat") == "1.1"  # qcow2 version 3: dirty bitmaps, zero clusters
     assert read_volume(xml) == {
         "name": "web-vda.qcow2",
         "capacity": 2 * 1024**3,
