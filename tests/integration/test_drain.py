@@ -63,10 +63,14 @@ def test_drain_moves_every_guest_live_keeps_anti_affinity_and_undrain_brings_the
 ) -> None:
     hv1 = fleet.hosts[0]
     names = [f"{fleet_prefix}{suffix}" for suffix in ("w1", "w2", "a", "b")]
-    create(play, hv1.uri, [{"name": name} for name in names])
+    snapped = names[2]  # has a disk on the shared pool and a snapshot, which moves with it both ways
+    disk = {"pool": "shared", "volume": f"{snapped}.qcow2", "size": "16MiB", "cache": "none"}
+    create(play, hv1.uri, [{"name": name, **({"disks": [disk]} if name == snapped else {})} for name in names])
     anti = [{"name": "web", "guests": names[:2], "mode": "hard"}]
     extra = {**fleet_vars, "drain_host": hv1.name, "guests_anti_affinity": anti}
     assert kvmtest.wait_until(lambda: all(ticks(fleet, hv1.name, name) for name in names), 90)
+    taken = play([{"name": "s", "kvmfleet.kvm.snapshot": {"uri": hv1.uri, "guest": snapped, "name": "before-drain"}}])
+    assert taken.result("s")["changed"], taken.result("s")
 
     check = kvmtest.ansible_playbook(DRAIN, fleet.inventory, extra_vars=extra, check=True)
     assert check.rc == 0, check.stdout[-3000:]
@@ -90,6 +94,9 @@ def test_drain_moves_every_guest_live_keeps_anti_affinity_and_undrain_brings_the
         assert kvmtest.wait_until(lambda name=name: len(ticks(fleet, moved[name]["to"], name)) >= 2, 30)
         assert ticks(fleet, moved[name]["to"], name)[0] > 1
     assert moved[names[0]]["to"] != moved[names[1]]["to"]  # the hard anti-affinity group held
+    assert kvmtest.virsh("snapshot-list", snapped, "--name", uri=fleet.host(moved[snapped]["to"]).uri).split() == [
+        "before-drain"
+    ]
     assert kvmtest.virsh("list", "--name", uri=hv1.uri).strip() == ""
     mark = maintenance(play, hv1.uri)
     assert mark["reason"] == f"test {fleet_prefix}" and mark["since"]
@@ -107,6 +114,9 @@ def test_drain_moves_every_guest_live_keeps_anti_affinity_and_undrain_brings_the
     assert {entry["name"] for entry in result["left"]} & set(names[:2]) and len(came_back) == 3
     for name in came_back:
         assert where(fleet, name) == {hv1.name: "running"}
+    assert snapped in came_back and kvmtest.virsh("snapshot-list", snapped, "--name", uri=hv1.uri).split() == [
+        "before-drain"
+    ]
     assert maintenance(play, hv1.uri) is None
     rerun = kvmtest.ansible_playbook(UNDRAIN, fleet.inventory, extra_vars={**back, "drain_leave_unmovable": True})
     assert rerun.rc == 0 and rerun.changed()[hv1.name] == 0, rerun.stdout[-3000:]

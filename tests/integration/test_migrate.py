@@ -357,6 +357,34 @@ def test_the_hypervisor_record_labels_and_maintenance(
 # ---------------------------------------------------------------------------------------------- killed runs
 
 
+def killed_and_run_again(
+    fleet: Any, play: Callable[..., kvmtest.PlayResult], task: dict[str, Any], fault: str, step: str
+) -> dict[str, Any]:
+    """Run the migrate ``task`` killed at ``step`` (``fault`` is its kind: before/during), then twice more;
+    the first rerun's result, once the second changed nothing and the guest runs on the destination only."""
+    source, dest = (host for uri in (task["uri"], task["dest_uri"]) for host in fleet.hosts if host.uri == uri)
+    name = task["name"]
+    killed = kvmtest.run_playbook(
+        [{"name": "migrate", "kvmfleet.kvm.migrate": task}],
+        env={"KVMFLEET_FAULT_AT": step, "KVMFLEET_FAULT_DELAY": "0.05"},
+    )
+    assert killed.rc == -9, f"the run was not killed at {fault}: {killed.tasks}"
+    if fault.startswith("during:"):  # peer-to-peer: the source's libvirtd finishes the move without the run
+        moved = kvmtest.wait_until(
+            lambda: name in names(fleet, dest.name) and name not in names(fleet, source.name), 30
+        )
+        assert moved, "the migration the killed run started did not complete on its own"
+
+    first = play([{"name": "migrate", "kvmfleet.kvm.migrate": task}]).result("migrate")
+    again = play([{"name": "migrate", "kvmfleet.kvm.migrate": task}]).result("migrate")
+
+    assert not first.get("failed"), first.get("msg")
+    assert again["changed"] is False and not again.get("failed"), again
+    assert kvmtest.virsh("domstate", name, uri=dest.uri).strip() == "running"
+    assert name not in names(fleet, source.name)
+    return first
+
+
 @pytest.mark.parametrize("fault", ["before:create the volume", "before:live-migrate", "during:live-migrate"])
 def test_a_migration_killed_at_each_step_converges_on_the_first_rerun(
     fault: str, fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult]
@@ -369,25 +397,9 @@ def test_a_migration_killed_at_each_step_converges_on_the_first_rerun(
     start_guest(play, kvmtest.fleet_guest(name, hv2.uri, disks=[disk]))
     counting(fleet, hv2.name, name)
     task = {"uri": hv2.uri, "name": name, "dest_uri": hv3.uri, "storage": "copy"}
-    killed = kvmtest.run_playbook(
-        [{"name": "migrate", "kvmfleet.kvm.migrate": task}],
-        env={
-            "KVMFLEET_FAULT_AT": f"{fault} {name}" if "volume" not in fault else f"{fault} {name}.qcow2",
-            "KVMFLEET_FAULT_DELAY": "0.05",
-        },
+    killed_and_run_again(
+        fleet, play, task, fault, f"{fault} {name}" if "volume" not in fault else f"{fault} {name}.qcow2"
     )
-    assert killed.rc == -9, f"the run was not killed at {fault}: {killed.tasks}"
-    if fault.startswith("during:"):  # peer-to-peer: the source's libvirtd finishes the move without the run
-        moved = kvmtest.wait_until(lambda: name in names(fleet, hv3.name) and name not in names(fleet, hv2.name), 30)
-        assert moved, "the migration the killed run started did not complete on its own"
-
-    first = play([{"name": "migrate", "kvmfleet.kvm.migrate": task}]).result("migrate")
-    again = play([{"name": "migrate", "kvmfleet.kvm.migrate": task}]).result("migrate")
-
-    assert not first.get("failed"), first.get("msg")
-    assert again["changed"] is False and not again.get("failed"), again
-    assert kvmtest.virsh("domstate", name, uri=hv3.uri).strip() == "running"
-    assert name not in names(fleet, hv2.name)
     listed = [line.split()[0] for line in kvmtest.virsh("vol-list", "local", uri=hv3.uri).splitlines() if name in line]
     assert listed == [f"{name}.qcow2"]  # the killed run's copy was taken, not doubled
     # the destination's definition does not carry the mark of the copy
@@ -420,24 +432,8 @@ def test_a_move_with_snapshots_killed_at_each_step_ends_with_them_on_the_destina
         taken = play([{"name": "s", "kvmfleet.kvm.snapshot": {"uri": hv1.uri, "guest": name, "name": snap}}])
         assert taken.result("s")["changed"], taken.result("s")
     task = {"uri": hv1.uri, "name": name, "dest_uri": hv3.uri, "allow_unsafe": True}
-    step = fault if "snapshot" in fault else f"{fault} {name}"
-    killed = kvmtest.run_playbook(
-        [{"name": "migrate", "kvmfleet.kvm.migrate": task}],
-        env={"KVMFLEET_FAULT_AT": step, "KVMFLEET_FAULT_DELAY": "0.05"},
-    )
-    assert killed.rc == -9, f"the run was not killed at {fault}: {killed.tasks}"
-    if fault.startswith("during:"):  # peer-to-peer: the source's libvirtd finishes the move without the run
-        moved = kvmtest.wait_until(lambda: name in names(fleet, hv3.name) and name not in names(fleet, hv1.name), 30)
-        assert moved, "the migration the killed run started did not complete on its own"
-
-    first = play([{"name": "migrate", "kvmfleet.kvm.migrate": task}]).result("migrate")
-    again = play([{"name": "migrate", "kvmfleet.kvm.migrate": task}]).result("migrate")
-
-    assert not first.get("failed"), first.get("msg")
+    first = killed_and_run_again(fleet, play, task, fault, fault if "snapshot" in fault else f"{fault} {name}")
     assert first["changed"] and first["snapshots"] == ["one", "two"], first
-    assert again["changed"] is False and not again.get("failed"), again
-    assert kvmtest.virsh("domstate", name, uri=hv3.uri).strip() == "running"
-    assert name not in names(fleet, hv1.name)
     assert snapshot_tree(hv3.uri, name) == {"one": "-", "two": "one"}
     assert kvmtest.virsh("snapshot-current", name, "--name", uri=hv3.uri).strip() == "two"
     for flags in ((), ("--inactive",)):

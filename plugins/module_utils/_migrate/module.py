@@ -32,6 +32,8 @@ def result_of(move: Any, check_mode: bool, outcome: dict[str, Any] | None) -> di
             "after_header": f"guest {move.name}",
         },
     }
+    if move.changed and move.guest is None:  # on the destination already: only its snapshots are defined there
+        result["diff"].update(before={"snapshots": []}, after={"snapshots": move.snapshots})
     if move.changed:
         result["budget_s"] = round(move.budget)
     if outcome is not None and not check_mode:

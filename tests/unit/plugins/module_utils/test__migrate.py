@@ -16,6 +16,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor.record im
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import carry, job, move
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import preflight as pf
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.module import result_of
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.options import MIGRATE_MODULE, MIGRATION
 
 CAPACITY = {
@@ -425,6 +426,9 @@ def test_a_guest_moved_by_an_interrupted_run_gets_its_snapshots_on_the_rerun(tes
     assert moving.actions == ["define the snapshots a, b of test on hv2, where an interrupted move left them recorded"]
     result = move.execute_move(moving, test_conn, test_conn)
     assert result["snapshots"] == ["a", "b"] and dom.snapshotNum(0) == 2
+    task = result_of(moving, False, result)
+    assert task["changed"] and task["hypervisor"] == "hv2" and task["snapshots"] == ["a", "b"]
+    assert (task["diff"]["before"], task["diff"]["after"]) == ({"snapshots": []}, {"snapshots": ["a", "b"]})
     again = move.Move("test", host("hv1"), host("hv2"), migration(), "test:///default", None)
     move._plan_finish(again, dom)
     assert not again.changed
