@@ -254,6 +254,33 @@ def test_a_guest_with_two_snapshots_moves_with_them_and_reverts_to_each_on_the_d
     assert snapshot_tree(hv2.uri, name) == {"one": "-", "two": "one"}
 
 
+def test_an_external_snapshot_moves_with_its_overlay_and_is_merged_back_on_the_destination(
+    fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult], triad: Callable[..., list[dict[str, Any]]]
+) -> None:
+    hv1, hv2 = fleet.hosts[0], fleet.hosts[1]
+    name = f"{fleet_prefix}ext"
+    disk = {"pool": "shared", "volume": f"{name}.qcow2", "size": "16MiB", "cache": "none"}
+    start_guest(play, kvmtest.fleet_guest(name, hv1.uri, disks=[disk]))
+    counting(fleet, hv1.name, name)
+    snapshot = {"uri": hv1.uri, "guest": name, "name": "ext", "type": "external"}
+    assert play([{"name": "s", "kvmfleet.kvm.snapshot": snapshot}]).result("s")["changed"]
+    overlay = f"{kvmtest.FLEET_SHARED}/{name}.qcow2.ext"
+    assert overlay in kvmtest.virsh("domblklist", name, uri=hv1.uri)  # the guest writes into the overlay
+
+    task = {"uri": hv1.uri, "name": name, "dest_uri": hv2.uri, "allow_unsafe": True}
+    moved = play([{"name": "m", "kvmfleet.kvm.migrate": task}]).result("m")
+    assert moved["changed"] and moved["snapshots"] == ["ext"], moved.get("msg")
+    assert snapshot_tree(hv2.uri, name) == {"ext": "-"} and overlay in kvmtest.virsh("domblklist", name, uri=hv2.uri)
+
+    # deleted on the destination: libvirt there merges the overlay back into the image, the guest runs on
+    _check, deleted, _again, _rerun = triad({"kvmfleet.kvm.snapshot": {**snapshot, "uri": hv2.uri, "state": "absent"}})
+    assert deleted["deleted"] == ["ext"]
+    blocks = kvmtest.virsh("domblklist", name, uri=hv2.uri)
+    assert overlay not in blocks and f"{name}.qcow2" in blocks and snapshot_tree(hv2.uri, name) == {}
+    assert fleet.ssh(hv2, f"test -e {overlay}").returncode == 1
+    assert kvmtest.virsh("domstate", name, uri=hv2.uri).strip() == "running"
+
+
 def test_the_preflight_check_refuses_before_anything_moves(
     fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult]
 ) -> None:

@@ -145,6 +145,26 @@ def test_external_disk_only_snapshot_of_a_running_guest(
     assert snapshot_names(name) == [] and kvmtest.virsh("domstate", name).strip() == "running"
 
 
+def test_internal_and_external_snapshots_of_one_chain_are_not_deleted_across_types(
+    play, prefix: str, tiny_image: Path, test_pool: dict[str, str], tmp_path: Path
+) -> None:
+    """libvirt deletes no external snapshot whose parent is internal, and no internal one below which an
+    external one moved the disk to an overlay: the module says so before calling it."""
+    name = f"{prefix}mix"
+    make(play, guest(name, tiny_image, tmp_path / "serial.log", test_pool["name"], state="stopped"))
+    for snap, kind in (("i1", "internal"), ("e1", "external")):
+        taken = play([{"name": "s", "kvmfleet.kvm.snapshot": {"guest": name, "name": snap, "type": kind}}]).result("s")
+        assert taken["changed"], taken.get("msg")
+    for snap, message in (("e1", "is external and its parent i1 is internal"),
+                          ("i1", "is internal and its descendant e1 is external")):  # fmt: skip
+        for check in (True, False):
+            task = {"guest": name, "name": snap, "state": "absent"}
+            result = play([{"name": "d", "kvmfleet.kvm.snapshot": task}], check=check).result("d")
+            assert result["failed"] and message in result["msg"], result["msg"]
+    assert sorted(snapshot_names(name)) == ["e1", "i1"]
+    assert f"{test_pool['path']}/{name}-vda.qcow2.e1" in kvmtest.virsh("domblklist", name)
+
+
 def test_auto_takes_an_external_snapshot_of_a_raw_disk(
     play, prefix: str, tiny_image: Path, test_pool: dict[str, str], tmp_path: Path
 ) -> None:

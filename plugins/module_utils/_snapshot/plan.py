@@ -284,6 +284,7 @@ class SnapshotPlanner:
                 f"libvirt {version_text(EXTERNAL_DELETE)} or later; this hypervisor runs libvirt "
                 f"{version_text(self.version)}"
             )
+        self._refuse_mixed(name)
         snap = self.snaps[name]
         children = int(snap.numChildren(0))
         flags = self.lv.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN if with_children else 0
@@ -294,6 +295,27 @@ class SnapshotPlanner:
         self.plan.diff.add(f"snapshots.{name}", {k: facts[k] for k in ("type", "memory", "disks")}, None, CONTROL)
         self.deleted.append(name)
         self.plan.add(f"delete snapshot {name} of guest {self.guest}{kept}{merged}{why}", lambda: snap.delete(flags))
+
+    def _refuse_mixed(self, name: str) -> None:
+        """libvirt deletes no external snapshot whose parent is internal, and no internal one once an external
+        one below it moved the disks to overlays ("... is not the same as disk image currently used by VM")."""
+        kind = self.facts[name]["type"]
+        parent = self.facts[name]["parent"]
+        if kind == "external" and parent in self.facts and self.facts[parent]["type"] == "internal":
+            other = f"its parent {parent} is internal"
+        else:
+            below = [child for child in self._descendants(name) if self.facts[child]["type"] == "external"]
+            if kind != "internal" or not below:
+                return
+            other = f"its descendant {below[0]} is external"
+        raise KvmFleetError(
+            f"snapshot {name} of guest {self.guest} is {kind} and {other}: libvirt cannot delete a snapshot across "
+            "internal and external ones; keep it, or take the series of one type"
+        )
+
+    def _descendants(self, name: str) -> list[str]:
+        children = [child for child, facts in self.facts.items() if facts["parent"] == name]
+        return children + [below for child in children for below in self._descendants(child)]
 
     def _retention(self) -> None:
         prefix, keep = self.want["name_prefix"], self.want["keep"]
