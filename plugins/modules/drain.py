@@ -262,6 +262,12 @@ diff:
   returned: always
   type: dict
   sample: {"before": {"maintenance": false}, "after": {"maintenance": true}}
+errors:
+  description: "Every problem of the input, each starting with the option it is about (V(disks[1].size: ...)); nothing was done."
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample: ["concurrency.total: must be at least 1"]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._fleet.module import run_drain_module

@@ -584,6 +584,23 @@ xml:
       current one when nothing would change). Passwords libvirt keeps are not included.
   returned: when O(return_xml=true) and the guest exists after the run (in check mode - would exist)
   type: str
+errors:
+  description: "Every problem of the input, each starting with the option it is about (V(disks[1].size: ...)); nothing was done."
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample: ["disks[1].size: unknown unit 'x' in '1x'; use B, KiB, MiB, GiB, TiB (or K, M, G, T; KB, MB, GB, TB)"]
+needs_option:
+  description: The option that would allow what the task needs (V(recreate), V(force), V(remove_volumes), V(remove_snapshots)); nothing was done.
+  returned: when the task failed because an action needs an option
+  type: str
+  sample: recreate
+done:
+  description: When the task failed while its actions ran, the actions that completed before the failure (in check mode none run).
+  returned: when an action failed
+  type: list
+  elements: str
+  sample: ["create volume web1-vda.qcow2 (10 GiB qcow2, overlay on /var/lib/libvirt/images/debian-12.qcow2)", "define guest web1"]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.module import run_guest_module

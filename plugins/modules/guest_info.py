@@ -148,6 +148,12 @@ guests:
       description: The address to reach it at - the first IPv4 address, else the first IPv6 address, else V(null).
       type: str
       sample: 192.168.122.10
+errors:
+  description: "Every problem of the input, each starting with the option it is about (V(disks[1].size: ...)); nothing was done."
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample: ["reconnect_timeout: expected a whole number, got 'soon'"]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.info import GUEST_INFO_ENTRY

@@ -134,6 +134,19 @@ failed_guests:
   type: list
   elements: str
   sample: [web2]
+errors:
+  description: "Every problem of the input, each starting with the option it is about (V(disks[1].size: ...)); nothing was done."
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample: ["guests[2].memory: unknown unit 'x' in '1x'; use B, KiB, MiB, GiB, TiB (or K, M, G, T; KB, MB, GB, TB)"]
+needs_option:
+  description:
+    - The options that would allow what the task needs (V(recreate), V(force), V(remove_volumes), V(remove_snapshots)),
+      for every guest that needs one; nothing was done.
+  returned: when the task failed because an action needs an option
+  type: str
+  sample: force, recreate
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.module import run_guests_module

@@ -181,6 +181,12 @@ host:
       type: list
       elements: dict
       sample: [{"name": "web1", "uuid": "7c1f2a3b-8d9e-4f50-a1b2-c3d4e5f60718", "memory_mib": 2048, "vcpus": 2, "running": true}]
+errors:
+  description: "Every problem of the input, each starting with the option it is about (V(disks[1].size: ...)); nothing was done."
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample: ["reconnect_timeout: expected a whole number, got 'soon'"]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._host_info import HOST_INFO_ENTRY

@@ -113,6 +113,12 @@ systemd:
   returned: always
   type: bool
   sample: true
+errors:
+  description: "Every problem of the input, each starting with the option it is about (V(disks[1].size: ...)); nothing was done."
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample: ["load: expected true or false, got 'maybe'"]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._host_kvm import HOST_KVM_ENTRY

@@ -109,6 +109,18 @@ diff:
   returned: always
   type: dict
   sample: {"before": {"maintenance": false}, "after": {"maintenance": true}}
+errors:
+  description: "Every problem of the input, each starting with the option it is about (V(disks[1].size: ...)); nothing was done."
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample: ["memory_overcommit: expected a number, got 'lots'"]
+done:
+  description: When the task failed while its actions ran, the actions that completed before the failure (in check mode none run).
+  returned: when an action failed
+  type: list
+  elements: str
+  sample: ["write the hypervisor's fleet record (labels)"]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor.module import run_hypervisor_module

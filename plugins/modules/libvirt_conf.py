@@ -107,6 +107,17 @@ settings:
   returned: always
   type: dict
   sample: {"max_clients": 200, "listen_tls": 1, "vnc_listen": null}
+diff:
+  description:
+    - The settings that differ, with their values before and after the run (also in check mode); a setting
+      the run removes is only in C(before), one it adds only in C(after).
+  returned: always
+  type: dict
+  sample:
+    before: {"max_clients": 20}
+    after: {"max_clients": 200, "listen_tls": 0}
+    before_header: /etc/libvirt/libvirtd.conf
+    after_header: /etc/libvirt/libvirtd.conf
 backup_file:
   description: The copy made before the change.
   returned: when O(backup=true) and the file changed

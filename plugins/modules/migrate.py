@@ -341,6 +341,12 @@ diff:
   returned: always
   type: dict
   sample: {"before": {"hypervisor": "hv1"}, "after": {"hypervisor": "hv2"}}
+errors:
+  description: "Every problem of the input, each starting with the option it is about (V(disks[1].size: ...)); nothing was done."
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample: ["dest_uri: 'hv2' is not a libvirt URI such as qemu+ssh://root@hv2/system"]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.module import run_migrate_module

@@ -267,6 +267,23 @@ xml:
   description: The network's XML after the run (live when active; in check mode the definition that would be written).
   returned: when the network exists
   type: str
+errors:
+  description: "Every problem of the input, each starting with the option it is about (V(disks[1].size: ...)); nothing was done."
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample: ["ipv4.dhcp_hosts[0].mac: '52:54:00' is not a MAC address (six hex pairs such as 52:54:00:12:34:56)"]
+needs_option:
+  description: The option that would allow what the task needs (V(recreate) for a change libvirt cannot make to a defined network); nothing was done.
+  returned: when the task failed because an action needs an option
+  type: str
+  sample: recreate
+done:
+  description: When the task failed while its actions ran, the actions that completed before the failure (in check mode none run).
+  returned: when an action failed
+  type: list
+  elements: str
+  sample: ["define network lab"]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._network.module import run_network_module

@@ -141,6 +141,12 @@ refused:
   returned: failure
   type: dict
   sample: {"db2": {"hv1": "needs 8192 MiB, 4096 MiB available", "hv2": "lacks the label ssd"}}
+errors:
+  description: "Every problem of the input, each starting with the option it is about (V(disks[1].size: ...)); nothing was done."
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample: ["guests[0].memory: unknown unit 'x' in '1x'; use B, KiB, MiB, GiB, TiB (or K, M, G, T; KB, MB, GB, TB)"]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._fleet.module import run_placement_module

@@ -233,6 +233,23 @@ diff:
   returned: always
   type: dict
   sample: {"before": {"target_mode": "0755"}, "after": {"target_mode": "0711"}}
+errors:
+  description: "Every problem of the input, each starting with the option it is about (V(disks[1].size: ...)); nothing was done."
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample: ["type: must be one of dir, fs, netfs, logical, iscsi, rbd, zfs; got 'nope'"]
+needs_option:
+  description: The option that would allow what the task needs (V(recreate) or V(remove_volumes)); nothing was done.
+  returned: when the task failed because an action needs an option
+  type: str
+  sample: remove_volumes
+done:
+  description: When the task failed while its actions ran, the actions that completed before the failure (in check mode none run).
+  returned: when an action failed
+  type: list
+  elements: str
+  sample: ["create directory /srv/images", "define dir pool images"]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.module import run_pool_module

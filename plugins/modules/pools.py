@@ -70,6 +70,17 @@ diff:
   returned: always
   type: list
   elements: dict
+errors:
+  description: "Every problem of the input, each starting with the option it is about (V(disks[1].size: ...)); nothing was done."
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample: ["pools[1].target: 'rel' is not an absolute path"]
+needs_option:
+  description: The option that would allow what the task needs (V(recreate) or V(remove_volumes), for every pool that needs one); nothing was done.
+  returned: when the task failed because an action needs an option
+  type: str
+  sample: remove_volumes
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.module import run_pools_module

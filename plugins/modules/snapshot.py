@@ -220,6 +220,12 @@ errors:
   type: list
   elements: str
   sample: ["memory: guest web1 is not running: there is no running state to save"]
+done:
+  description: When the task failed while its actions ran, the actions that completed before the failure (in check mode none run).
+  returned: when an action failed
+  type: list
+  elements: str
+  sample: ["take internal snapshot s1 of guest web1 (vda) with its memory"]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import run_entry

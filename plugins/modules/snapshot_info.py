@@ -103,6 +103,12 @@ snapshots:
           inside the images and is not reported by libvirt.
       type: int
       sample: null
+errors:
+  description: "Every problem of the input, each starting with the option it is about (V(disks[1].size: ...)); nothing was done."
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample: ["guest: no guest web9 on this hypervisor"]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import run_entry

@@ -257,6 +257,18 @@ diff:
   returned: always
   type: dict
   sample: {"before": {"capacity": "20GiB"}, "after": {"capacity": "40GiB"}}
+errors:
+  description: "Every problem of the input, each starting with the option it is about (V(disks[1].size: ...)); nothing was done."
+  returned: when the input is invalid
+  type: list
+  elements: str
+  sample: ["capacity: unknown unit 'x' in '1x'; use B, KiB, MiB, GiB, TiB (or K, M, G, T; KB, MB, GB, TB)"]
+done:
+  description: When the task failed while its actions ran, the actions that completed before the failure (in check mode none run).
+  returned: when an action failed
+  type: list
+  elements: str
+  sample: ["create volume web1-vda.qcow2 (10 GiB qcow2)"]
 """
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.module import run_volume_module

@@ -1,7 +1,8 @@
 """Static checks of the collection, run by the same test command as everything else.
 
 ruff, ansible-lint (profile production, no skip list), ansible-test sanity (no ignore file), the
-built collection tarball, ansible-doc for every module, and the action group in meta/runtime.yml.
+built collection tarball and an Execution Environment's build context from it, ansible-doc for every
+module, and the action group in meta/runtime.yml.
 """
 
 from __future__ import annotations
@@ -71,6 +72,38 @@ def test_galaxy_build_leaves_out_tests_and_caches(tmp_path: Path) -> None:
     assert not top & {"tests", "molecule", "bench", "scripts", ".cache", ".ci", ".git", "ansible.cfg"}
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert "plugins/modules/host_info.py" in names
+    assert {"meta/execution-environment.yml", "requirements.txt", "bindep.txt", "COPYING"} <= set(names)
+
+
+def test_an_execution_environment_gets_the_collections_dependencies(tmp_path: Path) -> None:
+    """ansible-builder reads what the installed collection needs (introspect, as a build does inside the
+    image) and makes a build context from docs/ee (the image itself needs an RPM-based base image and a
+    registry, neither of which this machine has)."""
+    bin_dir = kvmtest.VENV_BIN
+    assert_ok(run([str(bin_dir / "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path)]))
+    (tarball,) = tmp_path.glob("kvmfleet-kvm-*.tar.gz")
+    installed = tmp_path / "collections"
+    assert_ok(
+        run([str(bin_dir / "ansible-galaxy"), "collection", "install", "--force", "-p", str(installed), str(tarball)])
+    )
+    found = run([str(bin_dir / "ansible-builder"), "introspect", "--sanitize", str(installed)])
+    assert_ok(found)
+    data = yaml.safe_load(found.stdout.split("---", 1)[1])
+    assert data["python"] == ["libvirt-python>=8.0.0  # from collection kvmfleet.kvm"]
+    assert "libvirt0 [platform:dpkg]  # from collection kvmfleet.kvm" in data["system"]
+    assert "libvirt-libs [platform:rpm]  # from collection kvmfleet.kvm" in data["system"]
+
+    context = tmp_path / "context"
+    made = run(
+        [str(bin_dir / "ansible-builder"), "create", "-f", "docs/ee/execution-environment.yml", "-c", str(context)]
+    )
+    assert_ok(made)
+    containerfile = (context / "Containerfile").read_text()
+    assert "quay.io/fedora/fedora:41" in containerfile and "ansible-galaxy" in containerfile
+    assert "introspect" in containerfile  # the collection's requirements are read inside the build
+    assert yaml.safe_load((context / "_build/requirements.yml").read_text()) == {
+        "collections": [{"name": "kvmfleet.kvm"}]
+    }
 
 
 def test_action_group_lists_every_module() -> None:
