@@ -43,10 +43,11 @@ class ValidationError(KvmFleetError):
 
 
 class NeedsOption(KvmFleetError):
-    """A destructive or interrupting action is needed and the option that allows it is not set."""
+    """A destructive or interrupting action is needed and the option that allows it (a boolean, by its
+    name: ``needs_option``) is not set."""
 
     def __init__(self, action: str, option: str, **details: Any) -> None:
-        super().__init__(f"{action}; set {option} to allow it", needs_option=option, **details)
+        super().__init__(f"{action}; set {option}: true to allow it", needs_option=option, **details)
         self.option = option
 
 

@@ -372,6 +372,15 @@ options:
         fails unless O(force=true) allows a power-off.
       - V(absent) - shut down like V(stopped), then undefined with its UEFI nvram and snapshot
         metadata; volumes are kept unless O(remove_volumes=true). Idempotent.
+      - V(restarted) - a command, done on every run (V(changed=true)), after the other changes of the task -
+        a running guest is shut down like V(stopped) (O(force=true) allows the power-off when it does not
+        stop within O(shutdown_timeout)) and started again, as a new QEMU process, so changes waiting for
+        the next boot apply (RV(reboot_required) is then false). A paused guest comes back paused, a stopped
+        or new one is started.
+      - V(reset) - a command, done on every run - the running guest is reset at once, as by its reset
+        button (the same QEMU process boots again; no shutdown, so what the guest has not written to its
+        disks is lost). It needs O(force=true), else the task fails naming it with nothing done. Changes
+        waiting for the next boot do not apply. A stopped or new guest is started.
       - A guest libvirt is still starting, saving, restoring, snapshotting or shutting down, or with a block
         pull or commit running, is waited for (at most O(shutdown_timeout) seconds, also in check mode) and
         planned from the state it settles in (RV(settled) says so). A guest being migrated, in a post-copy
@@ -381,7 +390,7 @@ options:
         runs by now, a shutdown of one that went off, the undefine of one that is gone, a volume another run
         created just as this run would have) is judged by the end state, not reported as an error.
     type: str
-    choices: [present, running, stopped, paused, absent]
+    choices: [present, running, stopped, paused, absent, restarted, reset]
     default: present
   restart:
     description:
@@ -391,7 +400,9 @@ options:
     choices: [never, if_needed]
     default: never
   force:
-    description: Allow a forced power-off when a graceful shutdown does not finish within O(shutdown_timeout).
+    description:
+      - Allow a forced power-off when a graceful shutdown does not finish within O(shutdown_timeout).
+      - Allow O(state=reset).
     type: bool
     default: false
   recreate:
@@ -465,12 +476,25 @@ options:
         description: Labels its hypervisor must have (see M(kvmfleet.kvm.hypervisor)).
         type: list
         elements: str
+attributes:
+  idempotent:
+    support: partial
+    description:
+      - A second run with the same options changes nothing, except with O(state=restarted) or O(state=reset),
+        which are commands done on every run.
 seealso:
   - module: kvmfleet.kvm.guests
   - module: kvmfleet.kvm.host_info
 """
 
 EXAMPLES = r"""
+- name: Restart web1 (a handler, say), powered off if it has not shut down within a minute
+  kvmfleet.kvm.guest:
+    name: web1
+    state: restarted
+    shutdown_timeout: 60
+    force: true
+
 - name: A guest from a base image, with cloud-init, running
   kvmfleet.kvm.guest:
     name: web1
@@ -591,7 +615,9 @@ errors:
   elements: str
   sample: ["disks[1].size: unknown unit 'x' in '1x'; use B, KiB, MiB, GiB, TiB (or K, M, G, T; KB, MB, GB, TB)"]
 needs_option:
-  description: The option that would allow what the task needs (V(recreate), V(force), V(remove_volumes), V(remove_snapshots)); nothing was done.
+  description:
+    - The option that would allow what the task needs (V(recreate), V(force), V(remove_snapshots)). Nothing was done,
+      unless a shutdown the run had begun did not end within O(shutdown_timeout) (V(force)); RV(done) then says what was.
   returned: when the task failed because an action needs an option
   type: str
   sample: recreate

@@ -40,6 +40,12 @@ options:
         values are replaced, not merged.
     type: dict
     default: {}
+attributes:
+  idempotent:
+    support: partial
+    description:
+      - A second run with the same options changes nothing, except with O(kvmfleet.kvm.guest#module:state=restarted)
+        or O(kvmfleet.kvm.guest#module:state=reset), which are commands done on every run.
 seealso:
   - module: kvmfleet.kvm.guest
 """
@@ -142,8 +148,8 @@ errors:
   sample: ["guests[2].memory: unknown unit 'x' in '1x'; use B, KiB, MiB, GiB, TiB (or K, M, G, T; KB, MB, GB, TB)"]
 needs_option:
   description:
-    - The options that would allow what the task needs (V(recreate), V(force), V(remove_volumes), V(remove_snapshots)),
-      for every guest that needs one; nothing was done.
+    - The options that would allow what the task needs (V(recreate), V(force), V(remove_snapshots)),
+      for every guest that needs one. Nothing was done, unless a shutdown the run had begun did not end in time (V(force)).
   returned: when the task failed because an action needs an option
   type: str
   sample: force, recreate

@@ -274,10 +274,10 @@ errors:
   elements: str
   sample: ["ipv4.dhcp_hosts[0].mac: '52:54:00' is not a MAC address (six hex pairs such as 52:54:00:12:34:56)"]
 needs_option:
-  description: The option that would allow what the task needs (V(recreate) for a change libvirt cannot make to a defined network); nothing was done.
+  description: The option that would allow what the task needs (V(restart), for a change that takes a restart of the active network); nothing was done.
   returned: when the task failed because an action needs an option
   type: str
-  sample: recreate
+  sample: restart
 done:
   description: When the task failed while its actions ran, the actions that completed before the failure (in check mode none run).
   returned: when an action failed

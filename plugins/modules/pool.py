@@ -240,7 +240,7 @@ errors:
   elements: str
   sample: ["type: must be one of dir, fs, netfs, logical, iscsi, rbd, zfs; got 'nope'"]
 needs_option:
-  description: The option that would allow what the task needs (V(recreate) or V(remove_volumes)); nothing was done.
+  description: The option that would allow what the task needs (V(recreate), V(remove_volumes) or V(overwrite)); nothing was done.
   returned: when the task failed because an action needs an option
   type: str
   sample: remove_volumes

@@ -77,7 +77,7 @@ errors:
   elements: str
   sample: ["pools[1].target: 'rel' is not an absolute path"]
 needs_option:
-  description: The option that would allow what the task needs (V(recreate) or V(remove_volumes), for every pool that needs one); nothing was done.
+  description: The option that would allow what the task needs (V(recreate), V(remove_volumes) or V(overwrite)); nothing was done.
   returned: when the task failed because an action needs an option
   type: str
   sample: remove_volumes

@@ -555,7 +555,7 @@ def test_guests_batch_touches_nothing_when_one_guest_is_invalid(play, prefix: st
         {"name": f"{prefix}bad", "disks": [{"pool": "no-such-pool", "size": "1G"}]},
     ]
     failed = play([{"name": "t", "kvmfleet.kvm.guests": {"guests": guests}}]).result("t")
-    assert failed["failed"] and failed["needs_option"] == "recreate: true"
+    assert failed["failed"] and failed["needs_option"] == "recreate"
     assert [error.split(":")[0] for error in failed["errors"]] == ["guests[1].uuid", "guests[2].disks[0].pool"]
     assert f"{prefix}new" not in kvmtest.domain_names()
     assert kvmtest.virsh("dumpxml", "--inactive", f"{prefix}old") == old_xml
@@ -609,3 +609,34 @@ def test_secure_boot_guest_gets_smm_and_secure_firmware(prefix: str) -> None:
         [{"name": "t", "kvmfleet.kvm.guest": {"name": name, "firmware": "uefi", "secure_boot": True}}]
     ).result("t")
     assert rerun["changed"] is False
+
+
+def test_restarted_restarts_on_every_run_and_reset_needs_force(prefix: str, tiny_image: Path, tmp_path: Path) -> None:
+    """restarted: a graceful shutdown (the tiny guest powers off on the ACPI button; without force a guest
+    that did not would fail the task) and a new QEMU process. reset: the same process boots again."""
+    name, log = f"{prefix}rst", tmp_path / "serial.log"
+    base = tiny(name, tiny_image, log, cmdline="console=ttyS0 panic=-1 quiet kvmfleet.nonet", state="running")
+    kvmtest.run_playbook([{"kvmfleet.kvm.guest": base}])
+    kvmtest.wait_for_serial(log, "KVMFLEET-TINY-READY")
+    restart = {"name": name, "state": "restarted", "shutdown_timeout": 60}
+
+    checked = kvmtest.run_playbook([{"name": "t", "kvmfleet.kvm.guest": restart}], check=True, diff=True).result("t")
+    pid = qemu_pid(name)
+    assert checked["changed"] and checked["state"] == "running"
+    assert checked["actions"] == ["restart the guest (graceful shutdown, wait up to 60 s, then start)"]
+    for _run in range(2):  # a command: every run restarts it
+        pid = qemu_pid(name)
+        done = kvmtest.run_playbook([{"name": "t", "kvmfleet.kvm.guest": restart}], diff=True).result("t")
+        assert done["changed"] and not done.get("failed"), done.get("msg")
+        assert done["actions"] == checked["actions"] and done["diff"] == checked["diff"]
+        assert kvmtest.virsh("domstate", name).strip() == "running" and qemu_pid(name) != pid
+        kvmtest.wait_for_serial(log, "KVMFLEET-TINY-READY")  # booted again (the new process began a new log)
+
+    pid, boots = qemu_pid(name), log.read_text(errors="replace").count("KVMFLEET-TINY-BOOTED")
+    refused = kvmtest.run_playbook([{"name": "t", "kvmfleet.kvm.guest": {"name": name, "state": "reset"}}]).result("t")
+    assert refused["failed"] and refused["needs_option"] == "force" and "state: reset cuts the power" in refused["msg"]
+    reset = {"name": name, "state": "reset", "force": True}
+    done = kvmtest.run_playbook([{"name": "t", "kvmfleet.kvm.guest": reset}]).result("t")
+    assert done["changed"] and done["actions"] == ["reset the guest (at once, as its reset button does: no shutdown)"]
+    assert qemu_pid(name) == pid and kvmtest.virsh("domstate", name).strip() == "running"
+    assert kvmtest.wait_until(lambda: log.read_text(errors="replace").count("KVMFLEET-TINY-BOOTED") > boots, 60)

@@ -172,8 +172,8 @@ def test_change_needing_restart_fails_without_the_option_and_restarts_with_it(
 
     refused = play([{"name": "task", "kvmfleet.kvm.network": wider}]).result("task")
     assert refused["failed"] is True
-    assert "set restart=true to allow it" in refused["msg"] and "ipv4.dhcp_ranges" in refused["msg"]
-    assert refused["needs_option"] == "restart=true"
+    assert "set restart: true to allow it" in refused["msg"] and "ipv4.dhcp_ranges" in refused["msg"]
+    assert refused["needs_option"] == "restart"
     assert kvmtest.virsh("net-dumpxml", name) == before and dnsmasq_pid(name) == pid  # nothing changed
 
     _check, apply, _recheck, _reapply = triad({"kvmfleet.kvm.network": {**wider, "restart": True}})

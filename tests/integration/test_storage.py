@@ -219,7 +219,7 @@ def test_pool_with_volumes_is_removed_only_with_remove_volumes(triad, prefix: st
 
     failed = run_one("pool", name=name, state="absent")
 
-    assert failed["failed"] and "set remove_volumes to allow it" in failed["msg"]
+    assert failed["failed"] and "set remove_volumes: true to allow it" in failed["msg"]
     assert f"{prefix}v.qcow2" in failed["msg"] and failed["needs_option"] == "remove_volumes"
     assert pools(prefix) == before and volumes(name) == [f"{prefix}v.qcow2"]
 

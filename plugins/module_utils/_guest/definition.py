@@ -124,7 +124,7 @@ def impossible_changes(plan: GuestPlan, ref: GuestRef, want: dict[str, Any], rea
         raise NeedsOption(
             f"{ref.at(name)}: changing {before!r} to {after!r} cannot be done in place; "
             "the guest would have to be recreated",
-            "recreate: true",
+            "recreate",
         )
     for name, before, after in changes:
         plan.diff.add(name, before, after, IMPOSSIBLE)

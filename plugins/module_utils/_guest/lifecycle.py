@@ -3,8 +3,8 @@
 """A guest's life: its power state, a restart for changes that wait for one, recreation and removal.
 
 Every step that stops a guest is planned only when an option allows it (``restart: if_needed``,
-``recreate: true``, ``state: stopped`` or ``absent``); ``force`` turns a graceful shutdown that does not
-end in time into a power-off.
+``recreate: true``, ``state: stopped``, ``absent`` or ``restarted``); ``force`` turns a graceful shutdown
+that does not end in time into a power-off, and allows ``state: reset`` (at once, no shutdown).
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import requi
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops as _storage
 
+RESTARTED, RESET = "restarted", "reset"  # commands rather than states: the guest runs afterwards
+
 
 def _shutdown_words(timeout: int, force: bool) -> str:
-    return f"wait up to {timeout} s" + (", then power off)" if force else ")")
+    return f"wait up to {timeout} s" + (", then power off" if force else "")
 
 
 def plan_power(plan: GuestPlan, ref: GuestRef, want: dict[str, Any]) -> None:
@@ -34,19 +36,17 @@ def plan_power(plan: GuestPlan, ref: GuestRef, want: dict[str, Any]) -> None:
     timeout, force = want["shutdown_timeout"], want["force"]
     restart = bool(plan.reboot_required) and before in (power.RUNNING, power.PAUSED) and want["restart"] == "if_needed"
     if restart and wanted in ("present", power.RUNNING, power.PAUSED):
-        paused = before == power.PAUSED
-
-        def restart_guest() -> None:
-            dom = ref.dom()
-            power.shutdown(dom, timeout, force, "restart: if_needed")
-            power.start(dom, paused=paused)
-
         fields = ", ".join(sorted(set(plan.reboot_required)))
-        plan.add(f"restart the guest (graceful shutdown, then start) for: {fields}", restart_guest)
+        plan.add(
+            f"restart the guest (graceful shutdown, then start) for: {fields}",
+            lambda: power.restart(ref.dom(), timeout, force, "restart: if_needed"),
+        )
         plan.diff.add("restarted", False, True, CONTROL)
         plan.reboot_required = []
         return
-    if wanted == power.RUNNING and before != power.RUNNING:
+    if wanted in (RESTARTED, RESET):
+        _plan_restart(plan, ref, want, before)
+    elif wanted == power.RUNNING and before != power.RUNNING:
         if before == power.PAUSED:
             plan.add("resume the guest", lambda: power.resume(ref.dom()))
         else:
@@ -58,16 +58,45 @@ def plan_power(plan: GuestPlan, ref: GuestRef, want: dict[str, Any]) -> None:
             plan.add("start the guest paused", lambda: power.start(ref.dom(), paused=True))
     elif wanted == power.STOPPED and before in (power.RUNNING, power.PAUSED):
         plan.add(
-            f"shut the guest down ({_shutdown_words(timeout, force)}",
+            f"shut the guest down ({_shutdown_words(timeout, force)})",
             lambda: power.shutdown(ref.dom(), timeout, force, "state: stopped"),
         )
         plan.reboot_required = []
     if plan.before_state == power.ABSENT:
         for change in plan.diff.changes:
             if change.path == "state" and wanted != "present":
-                change.after = wanted
+                change.after = power.RUNNING if wanted in (RESTARTED, RESET) else wanted
+    elif wanted in (RESTARTED, RESET):
+        after = power.PAUSED if plan.before_state == power.PAUSED else power.RUNNING
+        if plan.before_state != after:
+            plan.diff.add("state", plan.before_state, after, CONTROL)
     elif wanted not in ("present", plan.before_state):
         plan.diff.add("state", plan.before_state, wanted, CONTROL)
+
+
+def _plan_restart(plan: GuestPlan, ref: GuestRef, want: dict[str, Any], before: str) -> None:
+    """``state: restarted`` (graceful shutdown, then start) or ``reset`` (at once, needs ``force``): a command
+    done on every run; a guest that is off is started."""
+    wanted, timeout, force = want["state"], want["shutdown_timeout"], want["force"]
+    if before not in (power.RUNNING, power.PAUSED):
+        plan.add("start the guest", lambda: power.start(ref.dom()))
+        return
+    if wanted == RESTARTED:
+        plan.add(
+            f"restart the guest (graceful shutdown, {_shutdown_words(timeout, force)}, then start)",
+            lambda: power.restart(ref.dom(), timeout, force, "state: restarted"),
+        )
+        plan.reboot_required = []
+        plan.diff.add("restarted", False, True, CONTROL)
+        return
+    if not force:
+        raise NeedsOption(
+            f"{plan.path + '.' if plan.path else ''}state: reset cuts the power of guest {ref.name} at once (what it "
+            "has not written to its disks is lost)",
+            "force",
+        )
+    plan.add("reset the guest (at once, as its reset button does: no shutdown)", lambda: power.reset(ref.dom()))
+    plan.diff.add("reset", False, True, CONTROL)
 
 
 def plan_recreate_teardown(plan: GuestPlan, ref: GuestRef, dom: Any, want: dict[str, Any]) -> bool:
@@ -96,7 +125,7 @@ def plan_removal(plan: GuestPlan, ref: GuestRef, dom: Any, want: dict[str, Any])
     plan.diff.add("state", plan.before_state, power.ABSENT, CONTROL)
     if dom.isActive():
         plan.add(
-            f"shut the guest down ({_shutdown_words(timeout, force)}",
+            f"shut the guest down ({_shutdown_words(timeout, force)})",
             lambda: ref.if_defined(lambda dom: power.shutdown(dom, timeout, force, "state: absent")),
         )
     persistent = dom.isPersistent()

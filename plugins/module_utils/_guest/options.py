@@ -219,7 +219,10 @@ def guest_options() -> list[Option]:
         Option("on_crash", choices=CRASH_ACTIONS),
         Option("autostart", type="bool", update=LIVE),
         Option(
-            "state", choices=("present", "running", "stopped", "paused", "absent"), default="present", update=CONTROL
+            "state",
+            choices=("present", "running", "stopped", "paused", "absent", "restarted", "reset"),
+            default="present",
+            update=CONTROL,
         ),
         Option("restart", choices=("never", "if_needed"), default="never", update=CONTROL),
         Option("force", type="bool", default=False, update=CONTROL),

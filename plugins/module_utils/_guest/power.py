@@ -233,6 +233,26 @@ def resume(dom: Any) -> None:
     _toward(dom, dom.resume, RUNNING)
 
 
+def restart(dom: Any, timeout: int, force: bool, why: str) -> None:
+    """Shut ``dom`` down (as ``shutdown`` does) and start it again: a new QEMU process, so what waits for
+    the next boot applies. A paused guest comes back paused."""
+    paused = power_state(dom) == PAUSED
+    shutdown(dom, timeout, force, why)
+    start(dom, paused=paused)
+
+
+def reset(dom: Any) -> None:
+    """Reset ``dom`` at once, as its reset button does (the same QEMU process boots again, no shutdown); a
+    guest that is off by the time the call reaches it is started instead."""
+    lv = require_libvirt()
+    try:
+        dom.reset(0)
+    except lv.libvirtError as exc:
+        if not _already(dom, exc, lambda d: not d.isActive()):
+            raise
+        start(dom)
+
+
 def suspend(dom: Any) -> None:
     """Pause a running guest; one that is paused by now is done."""
     _toward(dom, dom.suspend, PAUSED)
@@ -276,7 +296,7 @@ def shutdown(dom: Any, timeout: int, force: bool, why: str) -> None:
     if not force:
         raise NeedsOption(
             f"guest {dom.name()} did not shut down within {timeout} s ({why}); a forced power-off would be needed",
-            "force: true",
+            "force",
         )
     try:
         dom.destroy()

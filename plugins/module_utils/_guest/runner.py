@@ -15,7 +15,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import (
     NeedsOption,
     ValidationError,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import lifecycle, power
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import GuestPlan, GuestPlanner, HostContext
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._locks import turns
@@ -69,6 +69,8 @@ def final_state(conn: Any, plan: GuestPlan, check_mode: bool) -> str:
     if check_mode:
         if plan.desired_state == "present":
             return power.STOPPED if plan.before_state == power.ABSENT else plan.before_state
+        if plan.desired_state in (lifecycle.RESTARTED, lifecycle.RESET):
+            return power.PAUSED if plan.before_state == power.PAUSED else power.RUNNING
         return plan.desired_state
     dom = find(conn.lookupByName, plan.name)
     return power.ABSENT if dom is None else power.power_state(dom)

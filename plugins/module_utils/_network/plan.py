@@ -263,7 +263,7 @@ class NetworkPlanner:
             raise NeedsOption(
                 f"network {self.name}: changing {', '.join(restart)} takes a restart of the active network, "
                 "which cuts its guests off",
-                "restart=true",
+                "restart",
                 restart_fields=restart,
             )
 

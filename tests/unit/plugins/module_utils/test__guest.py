@@ -359,7 +359,7 @@ def test_an_interface_named_by_mac_is_not_also_matched_by_position(conn: Any) ->
 def test_a_uuid_change_needs_recreate(conn: Any) -> None:
     with pytest.raises(NeedsOption) as info:
         plan(conn, name="test", uuid="11111111-2222-3333-4444-555555555555")
-    assert info.value.option == "recreate: true"
+    assert info.value.option == "recreate"
     assert info.value.msg.startswith("uuid: changing '6695eb01-")
 
 
@@ -616,14 +616,14 @@ def test_every_guest_is_planned_and_every_problem_reported_before_anything_is_to
     errors = info.value.details["errors"]
     assert [error.split(":")[0] for error in errors] == ["guests[0].uuid", "guests[2].disks[0].pool", "guests[3].name"]
     assert errors[0].endswith("the guest would have to be recreated; set recreate: true to allow it")
-    assert info.value.details["needs_option"] == "recreate: true"
+    assert info.value.details["needs_option"] == "recreate"
     assert name not in conn.listDefinedDomains()
 
 
 def test_one_guest_that_needs_an_option_fails_with_that_option(conn: Any) -> None:
     with pytest.raises(NeedsOption) as info:
         converge(conn, URI, [("guests[0]", values(name="test", uuid="11111111-2222-3333-4444-555555555555"))], False)
-    assert info.value.option == "recreate: true"
+    assert info.value.option == "recreate"
     assert info.value.msg.startswith("guests[0].uuid: changing")
 
 
@@ -667,3 +667,56 @@ def test_return_xml_in_check_mode_also_when_nothing_changes(conn: Any, name: str
         assert root.find("devices/graphics").get("passwd") is None  # the password libvirt keeps is not shown
     (gone,) = converge(conn, URI, [("", values(name=name, return_xml=True, state="absent"))], check_mode=True)
     assert "xml" not in gone
+
+
+# ---------------------------------------------------------------------------------------------- restarted, reset
+
+
+def running(conn: Any, name: str) -> Any:
+    execute(plan(conn, name=name, memory="128MiB", state="running"))
+    return conn.lookupByName(name)
+
+
+def test_restarted_shuts_down_and_starts_the_guest_again_on_every_run(conn: Any, name: str) -> None:
+    running(conn, name)
+    for _run in range(2):  # a command: planned again on the next run
+        before = conn.lookupByName(name).ID()  # (a handle keeps the ID it was looked up with)
+        restart = plan(conn, name=name, memory="128MiB", state="restarted", shutdown_timeout=5, force=True)
+        assert [a.description for a in restart.actions] == [
+            "restart the guest (graceful shutdown, wait up to 5 s, then power off, then start)"
+        ]
+        assert [(c.path, c.before, c.after) for c in restart.diff.changes] == [("restarted", False, True)]
+        execute(restart)
+        after = conn.lookupByName(name)
+        assert after.isActive() and after.ID() != before  # a new QEMU process (here: a new domain ID)
+
+
+def test_restarted_applies_what_waits_for_the_next_boot_and_starts_a_stopped_guest(conn: Any, name: str) -> None:
+    pending = plan(conn, name="test", vcpus=4, max_vcpus=4, state="restarted")
+    assert pending.reboot_required == [] and pending.actions[-1].description.startswith("restart the guest")
+    created = plan(conn, name=name, memory="128MiB", state="restarted")
+    assert [a.description for a in created.actions] == [f"define guest {name}", "start the guest"]
+    assert ("state", "absent", "running") in [(c.path, c.before, c.after) for c in created.diff.changes]
+    results = converge(conn, URI, [("", values(name=name, memory="128MiB", state="restarted"))], check_mode=True)
+    assert results[0]["state"] == "running" and results[0]["changed"]
+
+
+def test_reset_needs_force_and_resets_the_running_guest_in_place(conn: Any, name: str) -> None:
+    running(conn, name)
+    with pytest.raises(NeedsOption) as refused:
+        plan(conn, name=name, state="reset")
+    assert refused.value.option == "force"
+    assert refused.value.msg == (
+        f"state: reset cuts the power of guest {name} at once (what it has not written to its disks is lost); "
+        "set force: true to allow it"
+    )
+    with pytest.raises(KvmFleetError) as in_list:
+        converge(conn, URI, [("guests[1]", values(name=name, state="reset"))], check_mode=True)
+    assert in_list.value.msg.startswith("guests[1].state: reset cuts the power")
+    reset = plan(conn, name=name, state="reset", force=True)
+    assert [a.description for a in reset.actions] == [
+        "reset the guest (at once, as its reset button does: no shutdown)"
+    ]
+    before = conn.lookupByName(name).ID()
+    execute(reset)
+    assert conn.lookupByName(name).isActive() and conn.lookupByName(name).ID() == before  # the same process

@@ -139,7 +139,7 @@ def test_planner_on_the_test_driver(conn: Any, tmp_path: Path) -> None:
     try:
         assert applied["actions"] == check["actions"] and applied["diff"] == check["diff"]
         assert converge(conn, URI, values(**want), check_mode=False)["changed"] is False
-        with pytest.raises(NeedsOption, match="set recreate to allow it"):
+        with pytest.raises(NeedsOption, match="set recreate: true to allow it"):
             PoolPlanner(conn, URI, values(**{**want, "target": target + "2"})).make()
         with pytest.raises(ValidationError, match=f"type: is required to create storage pool {name}x"):
             PoolPlanner(conn, URI, values(name=name + "x")).make()
