@@ -262,7 +262,7 @@ def wait_for_serial(path: str | Path, marker: str, timeout: float = 90.0) -> str
 
 
 def remove_prefixed(conn: Any, prefix: str) -> list[str]:
-    """Destroy and undefine every domain, network, pool and volume whose name starts with ``prefix``."""
+    """Destroy and undefine every domain, network, pool, volume and secret whose name starts with ``prefix``."""
     import libvirt
 
     removed: list[str] = []
@@ -307,6 +307,11 @@ def remove_prefixed(conn: Any, prefix: str) -> list[str]:
                 if persistent:
                     obj.undefine()
                 removed.append(f"{kind} {obj.name()}")
+    for secret in conn.listAllSecrets():  # by usage id: a volume's secret is named by its path
+        usage_id = secret.usageID() or ""
+        if usage_id.startswith(prefix) or f"/{prefix}" in usage_id:
+            secret.undefine()
+            removed.append(f"secret {usage_id}")
     return removed
 
 

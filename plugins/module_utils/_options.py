@@ -396,6 +396,16 @@ def mac_address(value: str) -> str:
     return mac
 
 
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def secret_uuid(value: str) -> str:
+    """The UUID of a libvirt secret, lower case."""
+    if not _UUID.match(value.lower()):
+        raise OptionError(f"{value!r} is not the UUID of a libvirt secret")
+    return value.lower()
+
+
 def absolute_path(value: str) -> str:
     """An absolute path without a trailing '/'."""
     if not value.startswith("/"):

@@ -90,7 +90,13 @@ options:
             type: str
             required: true
           secret_uuid:
-            description: UUID of the libvirt secret that holds the password or key.
+            description: UUID of the libvirt secret that holds the password or key. Not with O(source.auth.secret_usage).
+            type: str
+          secret_usage:
+            description:
+              - The usage id of the libvirt secret that holds the password or key (for V(ceph) its name, for V(chap) its
+                iSCSI target), as M(kvmfleet.kvm.secret) defines it with O(kvmfleet.kvm.secret#module:usage_id).
+              - Not with O(source.auth.secret_uuid); one of them is required.
             type: str
   target:
     description:
@@ -201,7 +207,7 @@ EXAMPLES = r"""
       auth:
         type: ceph
         username: libvirt
-        secret_uuid: 2ec115d7-3a88-3ceb-bc12-0ac909a6fd87
+        secret_usage: client.libvirt  # the secret kvmfleet.kvm.secret defined with usage ceph
 
 - name: Remove a pool and the volumes it still holds
   kvmfleet.kvm.pool:

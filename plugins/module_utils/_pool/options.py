@@ -21,6 +21,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     absolute_path,
     connection_options,
     join_path,
+    secret_uuid,
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool_facts import DIRECTORY_TYPES
 
@@ -52,7 +53,6 @@ TAKES = {
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 _HOST = re.compile(r"^[A-Za-z0-9._-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def pool_name(value: str) -> str:
@@ -79,10 +79,12 @@ def file_mode(value: str) -> str:
     return f"{int(text, 8):04o}"
 
 
-def secret_uuid(value: str) -> str:
-    if not _UUID.match(value.lower()):
-        raise OptionError(f"{value!r} is not the UUID of a libvirt secret")
-    return value.lower()
+def _auth_checks(auth: dict[str, Any], path: str) -> list[Problem]:
+    if (auth["secret_uuid"] is None) == (auth["secret_usage"] is None):
+        return [
+            (join_path(path, "secret_usage"), "name the secret that holds the key once: secret_uuid or secret_usage")
+        ]
+    return []
 
 
 AUTH = OptionTable(
@@ -90,7 +92,9 @@ AUTH = OptionTable(
         Option("type", choices=("chap", "ceph"), required=True),
         Option("username", required=True),
         Option("secret_uuid", normalize=secret_uuid),
-    ]
+        Option("secret_usage"),
+    ],
+    checks=[_auth_checks],
 )
 
 SOURCE = OptionTable(

@@ -60,6 +60,8 @@ def _write_source(root: ET.Element, kind: str, source: dict[str, Any]) -> None:
         auth_el = ET.SubElement(el, "auth", {"type": auth["type"], "username": auth["username"]})
         if auth.get("secret_uuid"):
             ET.SubElement(auth_el, "secret", {"uuid": auth["secret_uuid"]})
+        elif auth.get("secret_usage"):
+            ET.SubElement(auth_el, "secret", {"usage": auth["secret_usage"]})
 
 
 def write_permissions(target: ET.Element, pool: dict[str, Any]) -> None:
@@ -129,6 +131,7 @@ def read_pool(xml: str) -> dict[str, Any]:
                 "type": auth.get("type"),
                 "username": auth.get("username"),
                 "secret_uuid": secret.get("uuid") if secret is not None else None,
+                "secret_usage": secret.get("usage") if secret is not None else None,
             }
     perms = root.find("target/permissions")
     mode = perms.findtext("mode") if perms is not None else None

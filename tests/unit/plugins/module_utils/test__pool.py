@@ -88,7 +88,7 @@ SHAPES = {
         "source": {
             "name": "libvirt-pool",
             "hosts": ["mon1.example.com:6789", "[2001:db8::1]:6789"],
-            "auth": {"type": "ceph", "username": "libvirt", "secret_uuid": UUID},
+            "auth": {"type": "ceph", "username": "libvirt", "secret_usage": "client.libvirt"},
         }
     },
     "zfs": {"source": {"name": "tank", "devices": ["/dev/sdd"]}},

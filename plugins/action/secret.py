@@ -1,0 +1,12 @@
+# Copyright (c) kvmfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of kvmfleet.kvm.secret: runs the module in Ansible's worker when the host is the controller."""
+
+from __future__ import annotations
+
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._secret.module import SECRET_ENTRY as ENTRY
+from ansible_collections.kvmfleet.kvm.plugins.plugin_utils._inprocess import InProcessAction
+
+
+class ActionModule(InProcessAction):
+    ENTRY = ENTRY
