@@ -25,6 +25,35 @@ apt_install() {
     fi
 }
 
+# debian_mirror: the Debian archive debootstrap fetches from: $KVMFLEET_DEBIAN_MIRROR, else the one this
+# machine's apt already uses (deb822 .sources, then sources.list; so a local mirror or an offline one is
+# used), else deb.debian.org. KVMFLEET_APT_ETC (/etc/apt) is where apt's configuration is read.
+debian_mirror() {
+    local etc=${KVMFLEET_APT_ETC:-/etc/apt} uri=${KVMFLEET_DEBIAN_MIRROR:-}
+    if [ -z "$uri" ]; then  # the first stanza that is not the security archive
+        uri=$(cat "$etc"/sources.list.d/*.sources 2>/dev/null | awk '
+            /^[[:space:]]*$/ { u = ""; s = ""; next }
+            /^URIs:/ { u = $2 } /^Suites:/ { s = $0 }
+            u != "" && s != "" && s !~ /-security/ { print u; exit }')
+    fi
+    if [ -z "$uri" ]; then
+        uri=$(awk '$1 == "deb" && $0 !~ /-security/ {
+            for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) { print $i; exit } }' "$etc/sources.list" 2>/dev/null)
+    fi
+    echo "${uri:-http://deb.debian.org/debian}"
+}
+
+# apt_proxy: exports http_proxy from apt's Acquire::http::Proxy, for debootstrap, when none is set
+apt_proxy() {
+    local proxy=""
+    if [ -z "${http_proxy:-}" ] && command -v apt-config >/dev/null; then
+        eval "$(apt-config shell proxy Acquire::http::Proxy)"
+        if [ -n "$proxy" ]; then
+            export http_proxy=$proxy
+        fi
+    fi
+}
+
 # hypervisor [ANSIBLE-PLAYBOOK ARGS...]: this machine as a hypervisor through the host role
 hypervisor() {
     (cd "$KVMFLEET_ROOT" && ansible-playbook -i scripts/inventory/localhost.yml playbooks/hypervisors.yml "$@")

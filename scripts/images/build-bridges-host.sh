@@ -23,10 +23,11 @@ if [ ! -f "$tarball" ]; then
     work=$(mktemp -d)
     trap 'rm -rf "$work"' EXIT
     rootfs="$work/rootfs"
-    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    mirror=$(debian_mirror)
+    apt_proxy
     debootstrap --variant=minbase \
         --include=systemd-sysv,dbus,python3,iproute2,iputils-ping,procps,ifupdown,bridge-utils \
-        bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >"$work/debootstrap.log" 2>&1 \
+        bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
         || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
     # NetworkManager in a chroot afterwards: inside debootstrap its polkitd fails to configure
     cp /etc/resolv.conf "$rootfs/etc/resolv.conf"

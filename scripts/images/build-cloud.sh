@@ -19,7 +19,8 @@ if [ -f "$out/.complete" ]; then
     exit 0
 fi
 [ "$(id -u)" -eq 0 ] || { echo "build-cloud: debootstrap and chroot need root" >&2; exit 1; }
-mirror=${KVMFLEET_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+mirror=$(debian_mirror)
+apt_proxy
 
 mkdir -p "$KVMFLEET_CACHE/images"
 work=$(mktemp -d "$KVMFLEET_CACHE/images/.cloud-build.XXXXXX")

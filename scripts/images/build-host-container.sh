@@ -23,9 +23,10 @@ if [ ! -f "$tarball" ]; then
     work=$(mktemp -d)
     trap 'rm -rf "$work"' EXIT
     rootfs="$work/rootfs"
-    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    mirror=$(debian_mirror)
+    apt_proxy
     debootstrap --variant=minbase --include=systemd-sysv,python3,ca-certificates,procps,iproute2 \
-        bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >"$work/debootstrap.log" 2>&1 \
+        bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
         || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
     cp /etc/apt/sources.list.d/debian.sources "$rootfs/etc/apt/sources.list.d/" 2>/dev/null \
         && rm -f "$rootfs/etc/apt/sources.list"
