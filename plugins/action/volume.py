@@ -27,7 +27,7 @@ from ansible.utils.vars import merge_hash
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import run_direct
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.module import VOLUME_ENTRY as ENTRY
-from ansible_collections.kvmfleet.kvm.plugins.plugin_utils._inprocess import InProcessAction
+from ansible_collections.kvmfleet.kvm.plugins.plugin_utils._inprocess import InProcessAction, shown
 
 
 class ActionModule(InProcessAction):
@@ -72,5 +72,7 @@ class ActionModule(InProcessAction):
 
     def _run_entry(self, args: dict[str, Any], task_vars: dict[str, Any], here: bool) -> dict[str, Any]:
         if here:
-            return run_direct(self.ENTRY, args, bool(self._task.check_mode))
+            return run_direct(
+                self.ENTRY, args, bool(self._task.check_mode), shown(task_vars.get("inventory_hostname", "localhost"))
+            )
         return self._execute_module(module_args=args, task_vars=task_vars)

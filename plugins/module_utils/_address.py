@@ -34,9 +34,10 @@ import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Optional
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _progress
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import is_local_uri, require_libvirt
 
@@ -413,6 +414,16 @@ class Waiter:
         return f"{self.name}: no {what} within {self.timeout:g} s (tried {tried})"
 
 
+def _watch(futures: dict[Future[Any], Waiter], timeout: float) -> None:
+    """Report which guests are still waited for, until every waiter has ended."""
+    began = time.monotonic()
+    pending = set(futures)
+    while pending:
+        names = sorted(futures[future].name for future in pending)
+        _progress.report("wait", f"waiting for {', '.join(names)} ({time.monotonic() - began:.0f} of {timeout:.0f} s)")
+        _done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+
+
 def wait_all(conn: Any, specs: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, KvmFleetError]]:
     """Wait for every guest of ``specs`` (name -> wait options) at the same time.
 
@@ -430,6 +441,7 @@ def wait_all(conn: Any, specs: dict[str, dict[str, Any]]) -> tuple[dict[str, dic
     ]
     with ThreadPoolExecutor(max_workers=min(MAX_WAITERS, len(waiters))) as pool:
         futures = {pool.submit(waiter.run): waiter for waiter in waiters}
+        _watch(futures, max(waiter.timeout for waiter in waiters))
         for future, waiter in futures.items():
             error = future.exception()
             if error is None:

@@ -21,6 +21,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _progress
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import (
     ChangedUnderRun,
     ConnectionFailed,
@@ -284,13 +285,26 @@ class DirectInvocation:
         self.warnings.append(warning)
 
 
+def _hiding(sink: Optional[_progress.Sink], secrets: set[str]) -> Optional[_progress.Sink]:
+    """``sink`` with the task's secrets masked in every message, as in its result."""
+    if sink is None:
+        return None
+    target = sink
+
+    def masked(message: str, stage: bool) -> None:
+        target(str(remove_values(message, secrets)), stage)
+
+    return masked
+
+
 def run_direct(
-    entry: Entry, args: dict[str, Any], check_mode: bool, progress: Optional[Callable[[str], None]] = None
+    entry: Entry, args: dict[str, Any], check_mode: bool, sink: Optional[_progress.Sink] = None
 ) -> dict[str, Any]:
     """Run ``entry`` in this process with the task arguments ``args``; return the task result.
 
     The same checks, result and hiding of secrets as ``run_entry`` in a module process. The libvirt
-    binding must be importable (callers fall back to a module process when it is not).
+    binding must be importable (callers fall back to a module process when it is not). ``sink`` gets
+    the reports of long operations (``_progress``), with the task's secrets hidden.
     """
     values, problems, secrets = read_input(entry.table, entry.prepare, args, entry.hidden)
     checked = ArgumentSpecValidator(entry.table.argument_spec()).validate(args)
@@ -301,8 +315,11 @@ def run_direct(
     elif checked.error_messages:
         result = {"failed": True, "msg": checked.errors.msg}
     else:
+        hidden = _hiding(sink, secrets)
+        progress = (lambda message: hidden(message, False)) if hidden is not None else None
         invocation = DirectInvocation(checked.validated_parameters, values, check_mode, progress=progress)
-        result = perform(entry.work, invocation, entry.readonly, entry.connects)
+        with _progress.reporting(hidden):
+            result = perform(entry.work, invocation, entry.readonly, entry.connects)
         if invocation.warnings:
             result["warnings"] = invocation.warnings
         result["invocation"] = {"module_args": invocation.params}

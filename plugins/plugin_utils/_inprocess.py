@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from ansible import constants
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -30,6 +30,19 @@ IN_PROCESS_VAR = "kvmfleet_in_process"
 LOCAL_CONNECTIONS = frozenset(("local", "ansible.builtin.local", "ansible.legacy.local"))
 
 
+def shown(host: str) -> Callable[[str, bool], None]:
+    """Where a task's reports of long operations go, on standard error (standard output stays the
+    callback's: a json callback's output is still JSON): a stage (an import, a wait, a shutdown, a
+    migration starting) always; how far it is, every few seconds, on a terminal or with -v (so a log gets
+    a line per stage)."""
+
+    def show(message: str, stage: bool) -> None:
+        if stage or sys.stderr.isatty() or display.verbosity >= 1:
+            display.display(f"{host}: {message}", stderr=True)
+
+    return show
+
+
 class InProcessAction(ActionBase):
     """Action plugin of a module whose ``Entry`` can run in the worker process."""
 
@@ -43,11 +56,8 @@ class InProcessAction(ActionBase):
         if self.runs_here(task_vars):
             host = task_vars.get("inventory_hostname", "localhost")
 
-            def progress(message: str) -> None:  # how far a migration or a drain is, shown with -v
-                display.v(f"{host}: {message}")
-
             return merge_hash(
-                result, run_direct(self.ENTRY, dict(self._task.args), bool(self._task.check_mode), progress)
+                result, run_direct(self.ENTRY, dict(self._task.args), bool(self._task.check_mode), shown(host))
             )
         wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
         result = merge_hash(result, self._execute_module(task_vars=task_vars, wrap_async=wrap_async))

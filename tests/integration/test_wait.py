@@ -69,8 +69,13 @@ def test_guests_wait_for_every_guest_at_once(play, prefix: str, tiny_image: Path
             "guests": [tiny(name, tiny_image, test_network["name"], tmp_path / f"{name}.log") for name in names],
         },
     }
-    result = play([task]).result("batch")
+    outcome = play([task])
+    result = outcome.result("batch")
     assert not result.get("failed"), result.get("msg")
+    # a person watching sees what is waited for: one line for the stage (no terminal, no -v), on stderr
+    # so the json callback's output stays JSON
+    waiting = [line for line in outcome.stderr.splitlines() if "waiting for" in line]
+    assert waiting == [f"localhost: waiting for {', '.join(names)} (0 of 300 s)"], outcome.stderr[-2000:]
     found = [guest["address"] for guest in result["guests"]]
     # the guests' own word: each console prints the address its DHCP client took
     said = [console_address(tmp_path / f"{name}.log") for name in names]

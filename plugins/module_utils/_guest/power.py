@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _progress
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
 
@@ -289,7 +290,12 @@ def shutdown(dom: Any, timeout: int, force: bool, why: str) -> None:
     except lv.libvirtError as exc:
         if not _already(dom, exc, lambda d: not d.isActive()):
             raise
+    began = time.monotonic()
     while dom.isActive() and time.monotonic() < deadline:
+        waited = time.monotonic() - began
+        _progress.report(
+            f"shutdown {dom.name()}", f"waiting for {dom.name()} to shut down ({waited:.0f} of {timeout} s)"
+        )
         time.sleep(0.2)
     if not dom.isActive():
         return

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults, _progress
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import ChangedUnderRun, KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, require_libvirt
@@ -383,6 +383,7 @@ def execute_move(
             f"{move.name}: preparing its move to {move.dest.name} failed: {message}", guest=move.name
         ) from exc
     start = _start(move, src_dom, dst_conn)
+    _progress.report(f"move {move.name}", f"moving {move.name} from {move.source.name} to {move.dest.name}")
     if guest.running:
         policy = job.Policy(
             move.values["converge"], move.budget, move.values["max_downtime"], move.values["max_downtime_limit"]

@@ -30,12 +30,13 @@ import os
 import queue
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, Optional
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults, _progress
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool_facts import DIRECTORY_TYPES
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._units import format_size
@@ -174,6 +175,9 @@ def copy_hashed(
     """
     digest = hashlib.new(algorithm)
     total = 0
+    began = time.monotonic()
+    name = _progress.shown_source(what)
+    _progress.report(f"import {name}", f"importing {name}")
     chunks = ops.ReadAhead(source)
     writer = Writer(fd, chunks.release, durable)
     try:
@@ -182,6 +186,7 @@ def copy_hashed(
                 digest.update(view)
                 total += len(view)
                 writer.write(view)
+                _progress.report(f"import {name}", f"importing {name}: {_progress.amount(total, length, began)}")
         finally:
             try:
                 writer.finish()

@@ -19,6 +19,7 @@ from typing import Any
 import libvirt
 import pytest
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _progress
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import leftovers, ops, transfer
@@ -203,6 +204,17 @@ def test_copy_hashed_streams_and_hashes(tmp_path: Path, size: int, durable: bool
     data = secrets.token_bytes(size)
     (total, digest), written = copied(tmp_path, io.BytesIO(data), size, "sha512", durable=durable)
     assert total == size and digest == hashlib.sha512(data).hexdigest() and written == data
+
+
+def test_copy_hashed_reports_its_stage_and_how_far_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_progress, "INTERVAL", 0.0)  # every chunk
+    seen: list[tuple[str, bool]] = []
+    data = secrets.token_bytes(3 * ops.CHUNK)
+    with _progress.reporting(lambda message, stage: seen.append((message, stage))):
+        (total, _digest), _written = copied(tmp_path, io.BytesIO(data), len(data))
+    assert total == len(data) and seen[0] == ("importing x", True)
+    assert seen[-1][0].startswith(f"importing x: {len(data) / 2**20:.0f} of {len(data) / 2**20:.0f} MiB (100%), ")
+    assert not any(stage for _message, stage in seen[1:])
 
 
 def test_copy_hashed_reads_sources_without_readinto(tmp_path: Path) -> None:
