@@ -276,7 +276,7 @@ reasons:
   sample: [{"code": "nvram_local", "message": "...", "fix": "...", "blocking": false}]
 snapshots:
   description: The snapshots defined on the destination, parents first (they moved with the guest).
-  returned: when snapshots moved with the guest
+  returned: when snapshots moved with the guest (not in check mode; RV(actions) names them then)
   type: list
   elements: str
   sample: [before-upgrade, nightly-2026-12-01]

@@ -17,9 +17,10 @@ description:
   - A private secret's value (O(private=true)) cannot be read back through libvirt, nor whether it has
     one. O(update_value) then says what to do - V(always) sets it on every run (V(changed=true), said in
     RV(actions)), V(on_create) only when the module defines the secret.
-  - libvirt fixes O(private) and O(ephemeral) when a secret is defined. Changing them undefines the secret
-    and defines it again with the task's value, only with O(recreate=true); otherwise the task fails
-    naming it, with nothing done.
+  - A changed O(description), O(ephemeral) or O(private=true) redefines the secret in place; libvirt keeps
+    its value. libvirt does not make a private secret public - O(private=false) on a private secret
+    undefines it and defines it again (same UUID and description) with the task's value, only with
+    O(recreate=true); otherwise the task fails naming it, with nothing done.
   - Every problem is found before anything is done, each naming its option.
 author:
   - kvmfleet maintainers (@kvmfleet)
@@ -88,7 +89,7 @@ options:
     choices: [always, on_create]
     default: always
   recreate:
-    description: Allow undefining the secret and defining it again, to change O(private) or O(ephemeral).
+    description: Allow undefining a private secret and defining it again, to make it public (O(private=false)).
     type: bool
     default: false
 notes:
@@ -181,7 +182,7 @@ ephemeral:
   returned: when the secret exists after the run
   type: bool
 has_value:
-  description: Whether it has a value; V(null) for a private secret, which libvirt does not say of.
+  description: Whether it has a value - V(true) when this run set it; otherwise V(null) for a private secret, which libvirt does not say of.
   returned: when the secret exists after the run
   type: bool
 actions:

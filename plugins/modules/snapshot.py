@@ -43,8 +43,8 @@ options:
       - V(absent) deletes it. The files of an external snapshot are merged back into the images (block
         commit), so nothing written since is lost. Its children are kept (re-parented) unless
         O(delete_children).
-      - libvirt deletes neither an external snapshot whose parent is internal nor an internal one with an
-        external snapshot below it; the module refuses those before anything is done.
+      - libvirt deletes no external snapshot whose parent is internal or with internal ones below it, and
+        no internal one with an external snapshot below it; the module refuses those before anything is done.
       - V(reverted) reverts the guest to it (needs O(discard_changes)).
     type: str
     choices: [present, absent, reverted]

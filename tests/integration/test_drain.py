@@ -175,6 +175,36 @@ def test_a_killed_drain_is_finished_by_the_next_run(
     assert third.rc == 0 and third.changed()[hv3.name] == 0
 
 
+def test_a_drain_finishes_the_snapshots_a_killed_move_left_only_recorded(
+    fleet: Any, fleet_prefix: str, play: Callable[..., kvmtest.PlayResult], fleet_vars: dict[str, Any]
+) -> None:
+    """A move killed after the guest left hv3 but before its snapshot was defined on hv1: the drain of hv3
+    (now empty) defines it where the guest is."""
+    hv1, hv3 = fleet.hosts[0], fleet.hosts[2]
+    name = f"{fleet_prefix}rec"
+    disk = {"pool": "shared", "volume": f"{name}.qcow2", "size": "16MiB", "cache": "none"}
+    create(play, hv3.uri, [{"name": name, "disks": [disk]}])
+    taken = play([{"name": "s", "kvmfleet.kvm.snapshot": {"uri": hv3.uri, "guest": name, "name": "one"}}])
+    assert taken.result("s")["changed"], taken.result("s")
+    task = {"uri": hv3.uri, "name": name, "dest_uri": hv1.uri, "allow_unsafe": True}
+    killed = kvmtest.run_playbook(
+        [{"name": "migrate", "kvmfleet.kvm.migrate": task}],
+        env={"KVMFLEET_FAULT_AT": "before:redefine the snapshot one"},
+    )
+    assert killed.rc == -9 and where(fleet, name) == {hv1.name: "running"}
+    assert kvmtest.virsh("snapshot-list", name, "--name", uri=hv1.uri).split() == []  # only recorded
+
+    run = kvmtest.ansible_playbook(DRAIN, fleet.inventory, extra_vars={**fleet_vars, "drain_host": hv3.name})
+    assert run.rc == 0, run.stdout[-3000:]
+    result = run.results("Move every guest off the hypervisor and mark it in maintenance")[hv3.name]
+    assert (
+        f"define the snapshots one of {name} on {hv1.name}, where an interrupted move left them recorded"
+        in (result["actions"])
+    )
+    assert kvmtest.virsh("snapshot-list", name, "--name", uri=hv1.uri).split() == ["one"]
+    assert "kvmfleet:snapshot" not in kvmtest.virsh("dumpxml", "--inactive", name, uri=hv1.uri)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

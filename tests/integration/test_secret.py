@@ -71,7 +71,7 @@ def test_a_private_chap_password_is_set_once_with_on_create(
     assert always["changed"] and "update_value: always sets it on every run" in always["actions"][0]
     assert "chap-secret-9" not in json.dumps(always) + json.dumps(done)
 
-    # private is fixed when a secret is defined: changed only with recreate, and then with the value
+    # libvirt does not make a private secret public: it is defined again, only with recreate and the value
     public = {**task, "private": False}
     failed = play([{"name": "s", "kvmfleet.kvm.secret": public}]).result("s")
     assert failed["failed"] and failed["needs_option"] == "recreate" and secret_uuid("iscsi", target) == uuid

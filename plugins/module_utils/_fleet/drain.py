@@ -37,6 +37,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._fleet.peers import I
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor.capacity import guest_figures
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor.module import plan_record
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect, is_local_uri, require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import carry
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import preflight as pf
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.move import (
     SETTLE_TIMEOUT,
@@ -264,9 +265,16 @@ class Drain:
     # ------------------------------------------------------------------------------------------ moving
 
     def apply(self, mark: Plan, items: list[Item], origin: str) -> dict[str, Any]:
-        """Mark (or unmark), then move; the result, or a failure saying what did not move."""
+        """Mark (or unmark), finish the moves a killed run left half-done (snapshots only recorded on a guest
+        that moved), then move; the result, or a failure saying what did not move."""
+        finishing = [(peer, dom, saved) for peer in (self.home, *self.peers) for dom, saved in carry.pending(peer.conn)]
         actions = [
             *(action.description for action in mark.actions),
+            *(
+                f"define the snapshots {', '.join(snap.name for snap in saved)} of {dom.name()} on {peer.name}, "
+                "where an interrupted move left them recorded"
+                for peer, dom, saved in finishing
+            ),
             *(f"move {i.name} from {i.source.name} to {i.dest.name} ({i.reason})" for i in items),
         ]
         result: dict[str, Any] = {
@@ -285,6 +293,9 @@ class Drain:
         if not self.check_mode:
             begun = time.monotonic()
             mark.execute()
+            for peer, dom, saved in finishing:
+                carry.restore(dom, saved)
+                self.say(f"{dom.name()}: its snapshots are defined on {peer.name} again")
             self.run(items, origin)
             result["elapsed_s"] = round(time.monotonic() - begun, 2)
         result.update(

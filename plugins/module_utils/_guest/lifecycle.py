@@ -12,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import power
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.draft import GuestPlan
@@ -37,11 +37,14 @@ def plan_power(plan: GuestPlan, ref: GuestRef, want: dict[str, Any]) -> None:
     restart = bool(plan.reboot_required) and before in (power.RUNNING, power.PAUSED) and want["restart"] == "if_needed"
     if restart and wanted in ("present", power.RUNNING, power.PAUSED):
         fields = ", ".join(sorted(set(plan.reboot_required)))
+        paused = wanted == power.PAUSED or (wanted == "present" and before == power.PAUSED)
         plan.add(
-            f"restart the guest (graceful shutdown, then start) for: {fields}",
-            lambda: power.restart(ref.dom(), timeout, force, "restart: if_needed"),
+            f"restart the guest (graceful shutdown, then start{' paused' if paused else ''}) for: {fields}",
+            lambda: power.restart(ref.dom(), timeout, force, "restart: if_needed", paused=paused),
         )
         plan.diff.add("restarted", False, True, CONTROL)
+        if wanted not in ("present", plan.before_state):
+            plan.diff.add("state", plan.before_state, wanted, CONTROL)
         plan.reboot_required = []
         return
     if wanted in (RESTARTED, RESET):
@@ -78,9 +81,16 @@ def _plan_restart(plan: GuestPlan, ref: GuestRef, want: dict[str, Any], before: 
     """``state: restarted`` (graceful shutdown, then start) or ``reset`` (at once, needs ``force``): a command
     done on every run; a guest that is off is started."""
     wanted, timeout, force = want["state"], want["shutdown_timeout"], want["force"]
-    if before not in (power.RUNNING, power.PAUSED):
-        plan.add("start the guest", lambda: power.start(ref.dom()))
+    if before not in (power.RUNNING, power.PAUSED):  # off, new, or torn down to be recreated
+        paused = plan.before_state == power.PAUSED
+        plan.add(
+            "start the guest paused" if paused else "start the guest", lambda: power.start(ref.dom(), paused=paused)
+        )
         return
+    if wanted == RESTARTED and not ref.dom().isPersistent():
+        raise ValidationError(
+            [(ref.at("state"), f"guest {ref.name} is transient: shut down, it would be gone; state: reset restarts it")]
+        )
     if wanted == RESTARTED:
         plan.add(
             f"restart the guest (graceful shutdown, {_shutdown_words(timeout, force)}, then start)",
@@ -99,10 +109,21 @@ def _plan_restart(plan: GuestPlan, ref: GuestRef, want: dict[str, Any], before: 
     plan.diff.add("reset", False, True, CONTROL)
 
 
+def _carried(dom: Any) -> int:
+    """How many snapshots an interrupted move left recorded on the guest (not defined in libvirt yet)."""
+    return len(gx.meta_children(ET.fromstring(dom.XMLDesc(0)), gx.CARRIED_SNAPSHOT))
+
+
 def plan_recreate_teardown(plan: GuestPlan, ref: GuestRef, dom: Any, want: dict[str, Any]) -> bool:
     """Shut down (gracefully; ``force`` allows a power-off) and undefine, keeping the volumes; whether the
     guest was running (the definition that follows is then started again)."""
     timeout, force = want["shutdown_timeout"], want["force"]
+    if _carried(dom):
+        raise KvmFleetError(
+            f"guest {ref.name} holds {_carried(dom)} snapshot(s) an interrupted move recorded but did not define "
+            "again; recreating it would lose them: run that move again (kvmfleet.kvm.migrate) first",
+            guest=ref.name,
+        )
     was_active = bool(dom.isActive())
     if was_active:
         plan.add(
@@ -115,7 +136,7 @@ def plan_recreate_teardown(plan: GuestPlan, ref: GuestRef, dom: Any, want: dict[
 
 def plan_removal(plan: GuestPlan, ref: GuestRef, dom: Any, want: dict[str, Any]) -> None:
     timeout, force = want["shutdown_timeout"], want["force"]
-    snapshots = int(dom.snapshotNum(0))
+    snapshots = int(dom.snapshotNum(0)) + _carried(dom)  # also those a move recorded and did not define yet
     if snapshots and not want["remove_snapshots"]:
         raise NeedsOption(
             f"guest {ref.name} has {snapshots} snapshot(s); removing it deletes them (their metadata, and with "

@@ -234,10 +234,11 @@ def resume(dom: Any) -> None:
     _toward(dom, dom.resume, RUNNING)
 
 
-def restart(dom: Any, timeout: int, force: bool, why: str) -> None:
+def restart(dom: Any, timeout: int, force: bool, why: str, paused: Optional[bool] = None) -> None:
     """Shut ``dom`` down (as ``shutdown`` does) and start it again: a new QEMU process, so what waits for
-    the next boot applies. A paused guest comes back paused."""
-    paused = power_state(dom) == PAUSED
+    the next boot applies. It comes back paused if ``paused`` (None: if it was paused)."""
+    if paused is None:
+        paused = power_state(dom) == PAUSED
     shutdown(dom, timeout, force, why)
     start(dom, paused=paused)
 

@@ -19,6 +19,7 @@ NS = "urn:kvmfleet:guest:1"
 NS_PREFIX = "kvmfleet"
 ET.register_namespace(NS_PREFIX, NS)
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
+CARRIED_SNAPSHOT = "snapshot"  # <kvmfleet:snapshot>: a snapshot a move carries (_migrate/carry.py)
 
 _UNIT_BYTES = {
     "b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024**2, "mib": 1024**2, "mb": 1000**2,

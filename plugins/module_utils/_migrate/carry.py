@@ -30,7 +30,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
 
-SNAPSHOT = "snapshot"  # the record's elements in the collection's metadata: <kvmfleet:snapshot name= current=>
+SNAPSHOT = gx.CARRIED_SNAPSHOT  # the record's elements in the collection's metadata: <kvmfleet:snapshot name= current=>
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,29 @@ def defined(dom: Any) -> list[Saved]:
 
 
 def to_carry(recorded: list[Saved], dom: Any) -> list[Saved]:
-    """What a move carries: the record an interrupted run left, else the snapshots libvirt has."""
-    return recorded or defined(dom)
+    """What a move carries: the record an interrupted run left, then what libvirt has besides (a snapshot
+    taken since), parents first."""
+    names = {snap.name for snap in recorded}
+    return recorded + [snap for snap in defined(dom) if snap.name not in names]
+
+
+def recorded_on(dom: Any) -> list[Saved]:
+    """The record on a guest (its live definition when it runs)."""
+    return read_record(ET.fromstring(dom.XMLDesc(0)))
+
+
+def pending(conn: Any) -> list[tuple[Any, list[Saved]]]:
+    """The guests of a hypervisor whose snapshots an interrupted move left recorded, not defined."""
+    lv = require_libvirt()
+    found = []
+    for dom in conn.listAllDomains(0):
+        try:
+            saved = recorded_on(dom)
+        except lv.libvirtError:  # gone while listed
+            continue
+        if saved:
+            found.append((dom, saved))
+    return found
 
 
 def update_metadata(dom: Any, change: Callable[[ET.Element], None]) -> None:

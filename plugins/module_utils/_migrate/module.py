@@ -34,7 +34,7 @@ def result_of(move: Any, check_mode: bool, outcome: dict[str, Any] | None) -> di
     }
     if move.changed and move.guest is None:  # on the destination already: only its snapshots are defined there
         result["diff"].update(before={"snapshots": []}, after={"snapshots": move.snapshots})
-    if move.changed:
+    if move.changed and move.guest is not None:
         result["budget_s"] = round(move.budget)
     if outcome is not None and not check_mode:
         result.update(outcome)

@@ -247,7 +247,7 @@ def _plan_located(move: Move, src_conn: Any, dst_conn: Any, facts: Optional[Any]
 
 def _plan_finish(move: Move, dst_dom: Any) -> None:
     """A guest on the destination whose move was interrupted before its snapshots were defined there."""
-    move.snapshots = [saved.name for saved in carry.read_record(ET.fromstring(dst_dom.XMLDesc(0)))]
+    move.snapshots = [saved.name for saved in carry.recorded_on(dst_dom)]
     if move.snapshots:
         move.actions.append(
             f"define the snapshots {', '.join(move.snapshots)} of {move.name} on {move.dest.name}, where an "
@@ -370,14 +370,15 @@ def execute_move(
             mark_copying(src_dom, move.dest.uuid)
         created = _create_copies(move, src_conn, dst_conn)
         if move.snapshots:
-            move.saved = carry.to_carry(carry.read_record(ET.fromstring(src_dom.XMLDesc(0))), src_dom)
+            move.saved = carry.to_carry(carry.recorded_on(src_dom), src_dom)
             carry.stash(src_dom, move.saved)
     except (lv.libvirtError, KvmFleetError) as exc:
         _remove(created)
         with contextlib.suppress(lv.libvirtError):
             mark_copying(src_dom, None)
-        with contextlib.suppress(lv.libvirtError):  # else the record stays, and a rerun carries them on
-            carry.restore(src_dom, move.saved)
+        if move.saved:
+            with contextlib.suppress(lv.libvirtError):  # else the record stays, and a rerun carries them on
+                carry.restore(src_dom, move.saved)
         message = exc.get_error_message() if isinstance(exc, lv.libvirtError) else exc.msg
         raise KvmFleetError(
             f"{move.name}: preparing its move to {move.dest.name} failed: {message}", guest=move.name
@@ -427,8 +428,12 @@ def execute_move(
         if move.copies:
             with contextlib.suppress(lv.libvirtError):
                 mark_copying(src_dom, None)
+        restored = ""
         if move.saved:
-            _restore(move, src_dom, move.source.name, result)
+            try:
+                _restore(move, src_dom, move.source.name, result)
+            except KvmFleetError as exc:
+                restored = f"; {exc.msg}"
         if outcome.aborted:
             why = (
                 f"did not converge within its budget of {move.budget:.0f} s and was aborted "
@@ -438,7 +443,7 @@ def execute_move(
             why = f"failed: {outcome.error}"
         raise KvmFleetError(
             f"{move.name}: the migration from {move.source.name} to {move.dest.name} {why}; the guest is "
-            f"{src_after} on {move.source.name}, untouched",
+            f"{src_after} on {move.source.name}, untouched{restored}",
             guest=move.name,
             migration=result,
             libvirt_error_code=outcome.error_code,
@@ -469,7 +474,7 @@ def _restore(move: Move, dom: Any, host: str, result: dict[str, Any]) -> list[st
 def _finish(move: Move, dst_conn: Any) -> dict[str, Any]:
     """The end of an interrupted move: the guest is on the destination, its snapshots only recorded."""
     dst_dom = dst_conn.lookupByName(move.name)
-    move.saved = carry.read_record(ET.fromstring(dst_dom.XMLDesc(0)))
+    move.saved = carry.recorded_on(dst_dom)
     result: dict[str, Any] = {"name": move.name, "source": move.source.name, "destination": move.dest.name}
     result["snapshots"] = _restore(move, dst_dom, move.dest.name, result)
     return result

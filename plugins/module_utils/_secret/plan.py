@@ -5,9 +5,9 @@
 The value is compared inside the module and never returned: libvirt gives a secret's value back to the
 module unless the secret is private, so a task that sets the value it already has changes nothing. A
 private secret's value cannot be read back at all (nor whether it has one): ``update_value: always``
-sets it on every run (and says so), ``on_create`` only when the secret is defined. ``private`` and
-``ephemeral`` are fixed when a secret is defined; changing them defines it again (``recreate``), with
-the task's value.
+sets it on every run (and says so), ``on_create`` only when the secret is defined. A new description,
+``ephemeral`` or ``private: true`` redefines the secret in place (libvirt keeps the value); a private
+secret made public is defined again (``recreate``), with the task's value.
 """
 
 from __future__ import annotations
@@ -79,19 +79,15 @@ class SecretPlanner:
             return self.plan
         facts = read_secret(found.XMLDesc(0))
         self._check_uuid(facts["uuid"])
-        fixed = [key for key in ("private", "ephemeral") if facts[key] != want[key]]
-        if fixed:
-            self._recreate(found, facts, fixed, value)
+        if facts["private"] and not want["private"]:  # libvirt refuses this one change in place
+            self._recreate(found, facts, value)
             return self.plan
-        if want["description"] is not None and facts["description"] != want["description"]:
-            self.plan.diff.add("description", facts["description"], want["description"], CONTROL)
-            xml = secret_xml(want, facts["uuid"])
-            self.plan.add(f"set the description of secret {self.plan.name}", lambda: self.conn.secretDefineXML(xml, 0))
-        self.facts = {
-            **facts,
-            "description": want["description"] if want["description"] is not None else facts["description"],
-        }
-        self._compare_value(found, facts, value)
+        kept = {**want, "description": want["description"] if want["description"] is not None else facts["description"]}
+        changed = [key for key in ("private", "ephemeral", "description") if kept[key] != facts[key]]
+        for key in changed:
+            self.plan.diff.add(key, facts[key], kept[key], CONTROL)
+        self.facts = {**facts, **{key: kept[key] for key in ("private", "ephemeral", "description")}}
+        self._compare_value(found, value, redefine=(secret_xml(kept, facts["uuid"]), changed) if changed else None)
         return self.plan
 
     # ------------------------------------------------------------------ reading
@@ -124,7 +120,7 @@ class SecretPlanner:
 
     # ------------------------------------------------------------------ planning
 
-    def _define(self, value: Optional[bytes], created: bool) -> None:
+    def _define(self, value: Optional[bytes], created: bool, before: str = NONE) -> None:
         want = self.want
         if created and want["uuid"] is not None:
             taken = self._by_uuid(want["uuid"])
@@ -141,7 +137,7 @@ class SecretPlanner:
             f"define secret {self.plan.name}", lambda: holder.update(secret=self.conn.secretDefineXML(xml, 0))
         )
         if value is not None:
-            self.plan.diff.add("value", NONE, HIDDEN, CONTROL)
+            self.plan.diff.add("value", before, HIDDEN if created else f"{HIDDEN}, set again", CONTROL)
             self.plan.add(f"set the value of secret {self.plan.name}", lambda: holder["secret"].setValue(value, 0))
         self.facts = {"uuid": want["uuid"], **{key: want[key] for key in ("description", "private", "ephemeral")}}
         self.has_value = value is not None
@@ -155,44 +151,48 @@ class SecretPlanner:
             raise
         return f"usage {other.usageType()} {other.usageID()}"
 
-    def _recreate(self, found: Any, facts: dict[str, Any], fixed: list[str], value: Optional[bytes]) -> None:
-        changes = ", ".join(f"{key} {facts[key]} -> {self.want[key]}" for key in fixed)
+    def _recreate(self, found: Any, facts: dict[str, Any], value: Optional[bytes]) -> None:
         if not self.want["recreate"]:
             raise NeedsOption(
-                f"secret {self.plan.name}: libvirt fixes {' and '.join(fixed)} when a secret is defined ({changes}); "
-                "it is undefined and defined again, with the task's value",
+                f"secret {self.plan.name}: libvirt does not make a private secret public; it is undefined and defined "
+                "again, with the task's value",
                 "recreate",
             )
         if value is None:
-            raise ValidationError([("value", f"secret {self.plan.name} is defined again ({changes}): give its value")])
-        for key in fixed:
-            self.plan.diff.add(key, facts[key], self.want[key], CONTROL)
+            raise ValidationError(
+                [("value", f"secret {self.plan.name} is defined again (not private): give its value")]
+            )
+        description = self.want["description"] if self.want["description"] is not None else facts["description"]
+        self.want = {**self.want, "uuid": self.want["uuid"] or facts["uuid"], "description": description}
+        for key in ("private", "ephemeral", "description"):
+            if self.want[key] != facts[key]:
+                self.plan.diff.add(key, facts[key], self.want[key], CONTROL)
         self.plan.add(f"undefine secret {self.plan.name} to define it again", lambda: self._undefine(found))
-        self.want = {**self.want, "uuid": self.want["uuid"] or facts["uuid"]}  # the secret keeps its UUID
-        self._define(value, created=False)
-        self.facts = {**facts, **{key: self.want[key] for key in fixed}}
+        self._define(value, created=False, before=HIDDEN)
 
-    def _compare_value(self, found: Any, facts: dict[str, Any], value: Optional[bytes]) -> None:
+    def _compare_value(self, found: Any, value: Optional[bytes], redefine: Optional[tuple[str, list[str]]]) -> None:
+        """Redefine the secret for a changed description, ``private`` or ``ephemeral`` (libvirt keeps its value),
+        and set the value where it differs (read before any change: a secret made private here hides it)."""
         current = self._current_value(found)
-        self.has_value = UNKNOWN if current is UNKNOWN else current is not None
-        if value is None:
-            return
         name = self.plan.name
-        if current is UNKNOWN:
-            if self.want["update_value"] == "on_create":
-                return
+        if redefine is not None:
+            xml, changed = redefine
+            self.plan.add(f"redefine secret {name} ({', '.join(changed)})", lambda: self.conn.secretDefineXML(xml, 0))
+        sets = (
+            value is not None and current != value and (current is not UNKNOWN or self.want["update_value"] == "always")
+        )
+        if sets and current is UNKNOWN:
             self.plan.diff.add("value", HIDDEN, f"{HIDDEN}, set again", CONTROL)
             self.plan.add(
                 f"set the value of secret {name} (it is private: libvirt does not give it back to compare, so "
                 "update_value: always sets it on every run)",
                 lambda: found.setValue(value, 0),
             )
-        elif current != value:
+        elif sets:
             self.plan.diff.add("value", HIDDEN if current is not None else NONE, f"{HIDDEN}, another", CONTROL)
             self.plan.add(f"set the value of secret {name}", lambda: found.setValue(value, 0))
-        else:
-            return
-        self.has_value = True if current is not UNKNOWN else UNKNOWN
+        # after the run: set by it, unknown for a private secret (libvirt does not say), else as read
+        self.has_value = True if sets else (UNKNOWN if self.want["private"] else current is not None)
 
     def _undefine(self, found: Any) -> None:
         try:

@@ -297,17 +297,18 @@ class SnapshotPlanner:
         self.plan.add(f"delete snapshot {name} of guest {self.guest}{kept}{merged}{why}", lambda: snap.delete(flags))
 
     def _refuse_mixed(self, name: str) -> None:
-        """libvirt deletes no external snapshot whose parent is internal, and no internal one once an external
-        one below it moved the disks to overlays ("... is not the same as disk image currently used by VM")."""
+        """libvirt deletes no external snapshot whose parent is internal, no internal one once an external one
+        below it moved the disks to overlays ("... is not the same as disk image currently used by VM"), and
+        no external one with internal ones below it (they are inside its overlays)."""
         kind = self.facts[name]["type"]
         parent = self.facts[name]["parent"]
+        below = [child for child in self._descendants(name) if self.facts[child]["type"] != kind]
         if kind == "external" and parent in self.facts and self.facts[parent]["type"] == "internal":
             other = f"its parent {parent} is internal"
+        elif below:
+            other = f"its descendant {below[0]} is {self.facts[below[0]]['type']}"
         else:
-            below = [child for child in self._descendants(name) if self.facts[child]["type"] == "external"]
-            if kind != "internal" or not below:
-                return
-            other = f"its descendant {below[0]} is external"
+            return
         raise KvmFleetError(
             f"snapshot {name} of guest {self.guest} is {kind} and {other}: libvirt cannot delete a snapshot across "
             "internal and external ones; keep it, or take the series of one type"

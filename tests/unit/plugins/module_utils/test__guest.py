@@ -720,3 +720,27 @@ def test_reset_needs_force_and_resets_the_running_guest_in_place(conn: Any, name
     before = conn.lookupByName(name).ID()
     execute(reset)
     assert conn.lookupByName(name).isActive() and conn.lookupByName(name).ID() == before  # the same process
+
+
+def test_restart_if_needed_ends_in_the_state_asked_for(conn: Any) -> None:
+    paused = plan(conn, name="test", vcpus=4, max_vcpus=4, restart="if_needed", state="paused")
+    assert (
+        paused.actions[-1].description
+        == "restart the guest (graceful shutdown, then start paused) for: max_vcpus, vcpus"
+    )
+    assert ("state", "running", "paused") in [(c.path, c.before, c.after) for c in paused.diff.changes]
+
+
+def test_a_transient_guest_is_not_restarted(conn: Any) -> None:
+    name = f"unit-transient-{secrets.token_hex(3)}"
+    dom = conn.createXML(
+        f"<domain type='test'><name>{name}</name><memory>131072</memory><os><type>hvm</type></os></domain>"
+    )
+    try:
+        with pytest.raises(ValidationError) as refused:
+            plan(conn, name=name, state="restarted")
+    finally:
+        dom.destroy()  # a transient guest is gone with it
+    assert refused.value.problems == [
+        ("state", f"guest {name} is transient: shut down, it would be gone; state: reset restarts it")
+    ]

@@ -415,6 +415,17 @@ def test_restore_defines_the_recorded_snapshots_parents_first_with_the_current_o
     forget(dom)
 
 
+def test_a_snapshot_taken_since_the_record_is_carried_too_and_pending_records_are_found(test_conn: Any) -> None:
+    dom = test_conn.lookupByName("test")
+    saved = snapshot_series(dom)
+    assert carry.to_carry(saved[:1], dom) == saved  # the record first, then what libvirt has besides
+    carry.update_metadata(dom, lambda root: carry.write_record(root, saved[:1]))
+    assert [(found.name(), record) for found, record in carry.pending(test_conn)] == [("test", saved[:1])]
+    carry.update_metadata(dom, lambda root: carry.write_record(root, []))
+    assert carry.pending(test_conn) == []
+    forget(dom)
+
+
 def test_a_guest_moved_by_an_interrupted_run_gets_its_snapshots_on_the_rerun(test_conn: Any) -> None:
     dom = test_conn.lookupByName("test")
     saved = snapshot_series(dom)

@@ -161,7 +161,7 @@ def test_private_and_ephemeral_change_only_with_recreate_and_the_value() -> None
     run(store, value="k", private=True)
     with pytest.raises(NeedsOption) as refused:
         run(store, value="k", private=False)
-    assert refused.value.option == "recreate" and "libvirt fixes private" in refused.value.msg
+    assert refused.value.option == "recreate" and "does not make a private secret public" in refused.value.msg
     with pytest.raises(ValidationError) as no_value:
         run(store, private=False, recreate=True)
     assert no_value.value.problems[0][0] == "value"
@@ -176,11 +176,31 @@ def test_private_and_ephemeral_change_only_with_recreate_and_the_value() -> None
     assert secret.UUIDString() == uuid and secret.root.get("private") == "no" and secret.stored == b"k"
 
 
+def test_private_and_ephemeral_are_changed_in_place_where_libvirt_allows_it() -> None:
+    store = Store()
+    run(store, value="k", description="kept")
+    done = run(store, value="k", private=True, ephemeral=True)
+    assert done["actions"] == ["redefine secret ceph client.libvirt (private, ephemeral)"]
+    (secret,) = store.secrets
+    assert secret.root.get("private") == "yes" and secret.root.get("ephemeral") == "yes" and secret.stored == b"k"
+    assert secret.root.findtext("description") == "kept" and done["has_value"] is None  # private now: not said
+
+
+def test_a_recreated_secret_keeps_its_description_and_uuid() -> None:
+    store = Store()
+    run(store, value="k", private=True, description="cephx key")
+    done = run(store, value="k", recreate=True)
+    assert done["description"] == "cephx key" and store.secrets[0].root.findtext("description") == "cephx key"
+    assert done["diff"]["before"] == {"private": True, "value": "(hidden)"} and done["has_value"] is True
+    renamed = run(store, value="k", private=True)
+    assert renamed["actions"] == ["redefine secret ceph client.libvirt (private)"]
+
+
 def test_a_description_is_redefined_keeping_the_value_and_absent_undefines() -> None:
     store = Store()
     run(store, value="k", description="one")
     changed = run(store, description="two")
-    assert changed["actions"] == ["set the description of secret ceph client.libvirt"]
+    assert changed["actions"] == ["redefine secret ceph client.libvirt (description)"]
     assert store.secrets[0].root.findtext("description") == "two" and store.secrets[0].stored == b"k"
     gone = run(store, state="absent")
     assert gone["actions"] == ["undefine secret ceph client.libvirt"] and store.secrets == []
