@@ -52,12 +52,19 @@ def find(lookup: Callable[[str], Any], name: str) -> Optional[Any]:
     """``lookup(name)`` (``conn.lookupByName``, ``pool.storageVolLookupByName``...), or None when libvirt
     says there is no such object. Every other error is raised: a lost connection never reads as absent."""
     lv = require_libvirt()
-    try:
-        return lookup(name)
-    except lv.libvirtError as exc:
-        if exc.get_error_code() in {getattr(lv, code) for code in NOT_FOUND}:
-            return None
-        raise
+    for attempt in (1, 2):
+        try:
+            return lookup(name)
+        except lv.libvirtError as exc:
+            code = exc.get_error_code()
+            if code is None and attempt == 1:
+                # the thread's error was reset before the binding read it (a finalizer freeing a libvirt
+                # object ran in the error handler's Python call): ask once more, to learn what it was
+                continue
+            if code in {getattr(lv, code_name) for code_name in NOT_FOUND}:
+                return None
+            raise
+    return None  # not reached: the second attempt returns or raises
 
 
 def define_new(define: Callable[[str], Any], lookup: Callable[[str], Any], name: str, xml: str, what: str) -> None:

@@ -96,7 +96,7 @@ options:
             description:
               - The usage id of the libvirt secret that holds the password or key (for V(ceph) its name, for V(chap) its
                 iSCSI target), as M(kvmfleet.kvm.secret) defines it with O(kvmfleet.kvm.secret#module:usage_id).
-              - Not with O(source.auth.secret_uuid); one of them is required.
+              - Not with O(source.auth.secret_uuid).
             type: str
   target:
     description:

@@ -80,7 +80,7 @@ def file_mode(value: str) -> str:
 
 
 def _auth_checks(auth: dict[str, Any], path: str) -> list[Problem]:
-    if (auth["secret_uuid"] is None) == (auth["secret_usage"] is None):
+    if auth["secret_uuid"] is not None and auth["secret_usage"] is not None:
         return [
             (join_path(path, "secret_usage"), "name the secret that holds the key once: secret_uuid or secret_usage")
         ]
