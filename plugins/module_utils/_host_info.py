@@ -22,12 +22,26 @@ def version_string(number: int) -> str:
 def describe_host(conn: Any, check_locally: bool) -> dict[str, Any]:
     """The facts of the hypervisor behind ``conn``."""
     caps = parse_capabilities(conn.getCapabilities())
+    record, _stored = rec.read(conn)
+    capacity, guests = read_capacity(conn, record)
+    return host_facts(conn, caps, record=record, capacity=capacity, guests=guests, check_locally=check_locally)
+
+
+def host_facts(
+    conn: Any,
+    caps: dict[str, Any],
+    *,
+    record: rec.Record,
+    capacity: dict[str, Any],
+    guests: list[dict[str, Any]],
+    check_locally: bool,
+) -> dict[str, Any]:
+    """The facts of the hypervisor behind ``conn`` from its capabilities, fleet record and capacity as read
+    (the fleet report reads them once for its other uses too)."""
     info = conn.getInfo()  # [model, memory MiB, cpus, mhz, nodes, sockets, cores, threads]
     arch_caps = caps["guests"].get(caps["arch"], {"domain_types": []})
     local = local_kvm_facts() if check_locally else None
     usable, reason = judge_kvm(arch_caps["domain_types"], local)
-    record, _stored = rec.read(conn)
-    capacity, guests = read_capacity(conn, record)
     return {
         "uri": conn.getURI(),
         "hostname": conn.getHostname(),

@@ -7,6 +7,7 @@ Nothing here knows about Ansible; errors are raised as ``_errors`` types.
 
 from __future__ import annotations
 
+import threading
 import traceback
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
@@ -133,6 +134,37 @@ def connect(uri: str = DEFAULT_URI, readonly: bool = False) -> Any:
     if conn is None:  # very old bindings returned None instead of raising
         raise ConnectionFailed(f"cannot connect to libvirt at {uri}; {connection_hint(uri)}", uri=uri)
     return conn
+
+
+def connect_within(uri: str, seconds: float, readonly: bool = False) -> Any:
+    """``connect(uri)`` that gives up after ``seconds``: ConnectionFailed, as when it fails.
+
+    The attempt runs in a thread of its own: a TCP connect to a host that is gone (no ARP answer) blocks
+    for a minute or more before the kernel gives up. An attempt given up on closes what it opens later.
+    """
+    box: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def attempt() -> None:
+        try:
+            conn = connect(uri, readonly=readonly)
+        except ConnectionFailed as exc:
+            box["error"] = exc
+            return
+        with lock:
+            if box.get("abandoned"):
+                conn.close()
+                return
+            box["conn"] = conn
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(max(seconds, 0.0))
+    with lock:
+        if "conn" in box:
+            return box["conn"]
+        box["abandoned"] = True
+    raise box.get("error") or ConnectionFailed(f"no answer from {uri} within {seconds:.1f} s", uri=uri)
 
 
 def is_local_uri(uri: str) -> bool:

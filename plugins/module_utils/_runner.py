@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -33,6 +32,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import (
     LIBVIRT_INSTALL_HINT,
     LIBVIRT_LIBRARY,
     connect,
+    connect_within,
     libvirt,
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import OptionTable, connection_options
@@ -140,28 +140,13 @@ def _attempt(work: Work, invocation: Any, readonly: bool) -> tuple[Any, bool]:
 
 
 def _opens(uri: str, readonly: bool, seconds: float) -> Optional[ConnectionFailed]:
-    """Whether ``uri`` opens within ``seconds``: None if it does, else why not.
-
-    The attempt runs in a thread of its own: a TCP connect to a host that is gone (no ARP answer) blocks
-    for a minute or more before the kernel gives up. An attempt given up on closes what it opens later.
-    """
-    box: dict[str, Any] = {}
-
-    def attempt() -> None:
-        try:
-            conn = connect(uri, readonly=readonly)
-        except ConnectionFailed as exc:
-            box["error"] = exc
-            return
-        conn.close()
-        box["opened"] = True
-
-    thread = threading.Thread(target=attempt, daemon=True)
-    thread.start()
-    thread.join(max(seconds, 0.0))
-    if box.get("opened"):
-        return None
-    return box.get("error") or ConnectionFailed(f"no answer from {uri} within {seconds:.1f} s", uri=uri)
+    """Whether ``uri`` opens within ``seconds``: None if it does, else why not."""
+    try:
+        conn = connect_within(uri, seconds, readonly=readonly)
+    except ConnectionFailed as exc:
+        return exc
+    conn.close()
+    return None
 
 
 def _reconnected(uri: str, readonly: bool, timeout: int) -> None:

@@ -56,6 +56,48 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan
 PLACEMENT_CODES = ("insufficient_memory", "insufficient_vcpus", "dest_in_maintenance")
 
 
+def space_of(name: str, host: pf.Host) -> pl.Space:
+    """A hypervisor as placement sees it, from what the pre-flight check read of it."""
+    capacity = host.capacity
+    return pl.Space(
+        name=name,
+        allocatable_memory=capacity["allocatable_memory_mib"],
+        memory=capacity["available_memory_mib"],
+        vcpus=capacity["available_vcpus"],
+        labels=frozenset(host.record.labels),
+        maintenance=host.record.maintenance is not None,
+        guests=frozenset(host.domains),
+    )
+
+
+def requirements(guests: list[dict[str, Any]]) -> dict[str, frozenset[str]]:
+    """The labels each declared guest of the fleet requires of its hypervisor (``placement.requires``)."""
+    return {guest["name"]: frozenset((guest.get("placement") or {}).get("requires") or ()) for guest in guests}
+
+
+def place_moves(
+    demands: list[pl.Demand],
+    spaces: list[pl.Space],
+    groups: list[pl.Group],
+    strategy: str,
+    checked: dict[tuple[str, str], list[pf.Reason]],
+) -> tuple[list[tuple[pl.Demand, str, str]], dict[str, dict[str, str]]]:
+    """Destinations for guests leaving their hypervisor: placement's rules, where a destination the
+    pre-flight check refused (``checked``: the reasons per (guest, destination); none for the guest's own
+    hypervisor) takes nothing. ((demand, destination, why) for each placed, why each refused the others)."""
+
+    def veto(demand: pl.Demand, space: pl.Space) -> Optional[str]:
+        reasons = checked.get((demand.name, space.name))
+        if reasons is None:
+            return "it is the guest's own hypervisor"
+        blocking = [reason.line() for reason in reasons if reason.blocking and reason.code not in PLACEMENT_CODES]
+        return "; ".join(blocking) or None
+
+    placer = pl.Placer(spaces, groups, strategy)
+    placer.veto = veto
+    return pl.assign(placer, demands)
+
+
 class Drain:
     """One run of the drain module: drain the hypervisor behind ``conn``, or undrain it."""
 
@@ -136,27 +178,11 @@ class Drain:
             resolved=pf.resolve(host) if host and source.host.local else None,
         )
 
-    def _space(self, peer: Peer) -> pl.Space:
-        capacity = peer.host.capacity
-        return pl.Space(
-            name=peer.name,
-            allocatable_memory=capacity["allocatable_memory_mib"],
-            memory=capacity["available_memory_mib"],
-            vcpus=capacity["available_vcpus"],
-            labels=frozenset(peer.host.record.labels),
-            maintenance=peer.host.record.maintenance is not None,
-            guests=frozenset(peer.host.domains),
-        )
-
     def place(
         self, moving: list[tuple[pf.Guest, Peer, int]], targets: list[Peer]
     ) -> tuple[list[Item], dict[str, dict[str, str]]]:
         """Destinations for ``moving`` ((guest, its host, its vCPUs)), largest first: (items, refusals)."""
-        requires = {
-            guest["name"]: frozenset((guest.get("placement") or {}).get("requires") or ())
-            for guest in self.values["guests"]
-        }
-        groups = [pl.Group(g["name"], tuple(g["guests"]), g["mode"] == "hard") for g in self.values["anti_affinity"]]
+        requires = requirements(self.values["guests"])
         checked: dict[tuple[str, str], list[pf.Reason]] = {}
         demands: dict[str, tuple[pl.Demand, pf.Guest, Peer]] = {}
         for guest, source, vcpus in moving:
@@ -165,27 +191,18 @@ class Drain:
             for dest in targets:
                 if dest is not source:
                     checked[(guest.name, dest.name)] = self._reasons(guest, source, dest)
-
-        def veto(demand: pl.Demand, space: pl.Space) -> Optional[str]:
-            reasons = checked.get((demand.name, space.name))
-            if reasons is None:
-                return "it is the guest's own hypervisor"
-            blocking = [reason.line() for reason in reasons if reason.blocking and reason.code not in PLACEMENT_CODES]
-            return "; ".join(blocking) or None
-
-        placer = pl.Placer([self._space(dest) for dest in targets], groups, self.values["strategy"])
-        placer.veto = veto
         by_name = {dest.name: dest for dest in targets}
-        items: list[Item] = []
-        refused: dict[str, dict[str, str]] = {}
-        for demand in pl.order([entry[0] for entry in demands.values()]):
-            chosen, refusals = placer.choose(demand)
-            if chosen is None:
-                refused[demand.name] = refusals
-                continue
-            placer.take(demand, chosen)
-            _demand, guest, source = demands[demand.name]
-            items.append(Item(guest, demand, source, by_name[chosen], placer.explain(demand, chosen)))
+        placed, refused = place_moves(
+            [entry[0] for entry in demands.values()],
+            [space_of(dest.name, dest.host) for dest in targets],
+            pl.groups_from(self.values["anti_affinity"]),
+            self.values["strategy"],
+            checked,
+        )
+        items = [
+            Item(demands[demand.name][1], demand, demands[demand.name][2], by_name[chosen], why)
+            for demand, chosen, why in placed
+        ]
         return items, refused
 
     def _guests_of(self, peer: Peer, wanted: Callable[[Any], bool]) -> list[tuple[pf.Guest, Peer, int]]:

@@ -28,7 +28,7 @@ def demand_of(guest: dict[str, Any]) -> pl.Demand:
 def place_fleet(values: dict[str, Any]) -> dict[str, Any]:
     """Place the declared guests on the hypervisors whose ``host_info`` is given; the decision and why."""
     spaces = [pl.Space.from_host(name, host) for name, host in values["hypervisors"].items()]
-    groups = [pl.Group(g["name"], tuple(g["guests"]), g["mode"] == "hard") for g in values["anti_affinity"]]
+    groups = pl.groups_from(values["anti_affinity"])
     result = pl.place(spaces, [demand_of(guest) for guest in values["guests"]], groups, values["strategy"])
     hosts = {name: [] for name in sorted(values["hypervisors"])}
     for decision in result.decisions:

@@ -78,6 +78,11 @@ class Group:
     hard: bool = True
 
 
+def groups_from(anti_affinity: list[dict[str, Any]]) -> list[Group]:
+    """The groups of the ``anti_affinity`` option (name, guests, mode hard or soft)."""
+    return [Group(group["name"], tuple(group["guests"]), group["mode"] == "hard") for group in anti_affinity]
+
+
 @dataclass
 class Decision:
     guest: str
@@ -220,8 +225,26 @@ def order(demands: list[Demand]) -> list[Demand]:
     )
 
 
-def place(spaces: list[Space], demands: list[Demand], groups: list[Group], strategy: str = SPREAD) -> Placement:
-    """Where every demand goes; raises PlacementFailed (every refused guest at once) before deciding any."""
+def assign(placer: Placer, demands: list[Demand]) -> tuple[list[tuple[Demand, str, str]], dict[str, dict[str, str]]]:
+    """Hosts for ``demands`` in ``order``, each taken as it is placed: ((demand, host, why there) for each
+    placed, and for each demand that fits nowhere why every host refused it)."""
+    placed: list[tuple[Demand, str, str]] = []
+    refused: dict[str, dict[str, str]] = {}
+    for demand in order(demands):
+        host, refusals = placer.choose(demand)
+        if host is None:
+            refused[demand.name] = refusals
+            continue
+        placer.take(demand, host)
+        placed.append((demand, host, placer.explain(demand, host)))
+    return placed, refused
+
+
+def arrange(
+    spaces: list[Space], demands: list[Demand], groups: list[Group], strategy: str = SPREAD
+) -> tuple[Placement, dict[str, dict[str, str]], dict[str, list[str]]]:
+    """Where every demand goes, raising nothing: (the placement of those that have a host, why each host
+    refused each of the others, the guests defined on several hosts - counted on the first)."""
     placer = Placer(spaces, groups, strategy)
     result = Placement()
     where: dict[str, list[str]] = {}
@@ -229,11 +252,6 @@ def place(spaces: list[Space], demands: list[Demand], groups: list[Group], strat
         for guest in space.guests:
             where.setdefault(guest, []).append(space.name)
     doubles = {demand.name: where[demand.name] for demand in demands if len(where.get(demand.name, ())) > 1}
-    if doubles:
-        raise KvmFleetError(
-            "; ".join(f"{guest} is defined on {' and '.join(hosts)}: undefine one" for guest, hosts in doubles.items()),
-            defined_twice=doubles,
-        )
     new = []
     for demand in demands:
         hosts = where.get(demand.name)
@@ -251,16 +269,22 @@ def place(spaces: list[Space], demands: list[Demand], groups: list[Group], strat
                 f"{demand.name} stays on {host}, which no longer suits it ({why}); move it with kvmfleet.kvm.migrate "
                 "or drain that hypervisor"
             )
-    refused: dict[str, dict[str, str]] = {}
-    for demand in order(new):
-        host, refusals = placer.choose(demand)
-        if host is None:
-            refused[demand.name] = refusals
-            continue
-        placer.take(demand, host)
-        result.decisions.append(Decision(demand.name, host, False, placer.explain(demand, host)))
-    if refused:
-        raise PlacementFailed(refused)
+    placed, refused = assign(placer, new)
+    for demand, host, why in placed:
+        result.decisions.append(Decision(demand.name, host, False, why))
     position = {demand.name: index for index, demand in enumerate(demands)}
     result.decisions.sort(key=lambda decision: position[decision.guest])
+    return result, refused, doubles
+
+
+def place(spaces: list[Space], demands: list[Demand], groups: list[Group], strategy: str = SPREAD) -> Placement:
+    """Where every demand goes; raises PlacementFailed (every refused guest at once) before deciding any."""
+    result, refused, doubles = arrange(spaces, demands, groups, strategy)
+    if doubles:
+        raise KvmFleetError(
+            "; ".join(f"{guest} is defined on {' and '.join(hosts)}: undefine one" for guest, hosts in doubles.items()),
+            defined_twice=doubles,
+        )
+    if refused:
+        raise PlacementFailed(refused)
     return result

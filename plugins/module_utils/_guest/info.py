@@ -147,11 +147,11 @@ def read_guests(
             if state == "running":
                 running.append((dom, guest))
     if running and sources:
-        _add_addresses(conn, running, sources)
+        add_addresses(conn, running, sources)
     return sorted(guests, key=lambda guest: guest["name"])
 
 
-def _add_addresses(conn: Any, running: list[tuple[Any, dict[str, Any]]], sources: list[str]) -> None:
+def add_addresses(conn: Any, running: list[tuple[Any, dict[str, Any]]], sources: list[str]) -> None:
     tables = _address.batched_tables(conn, sources)  # lease per network, arp once on a local hypervisor
     per_guest = [source for source in sources if source not in tables]
     for dom, guest in running:

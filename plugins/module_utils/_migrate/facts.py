@@ -113,6 +113,9 @@ class Pool:
     path: Optional[str]
     active: bool
     volumes: dict[str, str] = field(default_factory=dict)  # name -> path (active pools only)
+    capacity: int = 0  # bytes, as libvirt counts them for an active pool (0 when inactive)
+    allocation: int = 0
+    available: int = 0
 
 
 @dataclass
@@ -131,6 +134,8 @@ class Host:
     record: rec.Record
     domains: dict[str, tuple[str, bool]]  # name -> (uuid, running)
     local: bool = False  # the module runs on this host
+    guests: list[dict[str, Any]] = field(default_factory=list)  # capacity.guest_figures, of which ``domains``
+    _by_path: Optional[dict[str, tuple[str, str]]] = field(default=None, repr=False, compare=False)
 
     def pool_of_path(self, path: str) -> Optional[Pool]:
         """The active pool whose directory holds ``path`` (pools of files)."""
@@ -139,6 +144,14 @@ class Host:
             if pool.active and pool.path and pool.path.rstrip("/") == folder:
                 return pool
         return None
+
+    def volume_at(self, path: str) -> Optional[tuple[str, str]]:
+        """(pool, volume) of the volume at ``path`` in one of the active pools, if any."""
+        if self._by_path is None:
+            self._by_path = {
+                vol_path: (pool.name, name) for pool in self.pools.values() for name, vol_path in pool.volumes.items()
+            }
+        return self._by_path.get(path)
 
     def has_file(self, path: str) -> Optional[bool]:
         """Whether ``path`` is a volume of one of this host's pools; None when no pool covers its directory."""
@@ -161,19 +174,39 @@ def read_guest(dom: Any, conn: Any) -> Guest:
     flags = lv.VIR_DOMAIN_XML_MIGRATABLE | lv.VIR_DOMAIN_XML_SECURE | lv.VIR_DOMAIN_XML_INACTIVE
     config_xml = dom.XMLDesc(flags) if persistent else ""
     root = ET.fromstring(xml)
-    scalars = read_values(root, ("memory", "vcpus", "virt_type", "arch", "machine", "emulator"))
+    guest = guest_of(
+        root, xml, config_xml, running=running, paused=dom.state()[0] == lv.VIR_DOMAIN_PAUSED, persistent=persistent
+    )
+    guest.disks = [
+        _resolved(disk_of(element), dom, conn) if element.find("source") is not None else disk_of(element)
+        for element in root.findall("devices/disk")
+    ]
+    guest.snapshots, guest.checkpoints = counts(dom)
+    if running:
+        for disk in guest.disks:
+            try:
+                if dom.blockJobInfo(disk.target, 0):
+                    guest.block_jobs.append(disk.target)
+            except lv.libvirtError:
+                continue
+    return guest
+
+
+def guest_of(root: ET.Element, xml: str, config_xml: str, *, running: bool, paused: bool, persistent: bool) -> Guest:
+    """What a definition (the live one of a running guest) says of a guest, without its disks' volumes,
+    snapshots and block jobs, which take calls (``read_guest``)."""
+    scalars = read_values(root, ("name", "uuid", "memory", "vcpus", "virt_type", "arch", "machine", "emulator"))
     cpu = root.find("cpu")
     features = {
         feature.get("name"): feature.get("policy") for feature in (cpu.findall("feature") if cpu is not None else [])
     }
     tsc = root.find("clock/timer[@name='tsc']")
     os_el = root.find("os")
-    state = dom.state()[0]
     guest = Guest(
-        name=dom.name(),
-        uuid=dom.UUIDString(),
+        name=scalars["name"] or "",
+        uuid=scalars["uuid"] or "",
         running=running,
-        paused=state == lv.VIR_DOMAIN_PAUSED,
+        paused=paused,
         persistent=persistent,
         memory_mib=(scalars["memory"] or 0) // MiB,
         vcpus=scalars["vcpus"] or 1,
@@ -196,7 +229,7 @@ def read_guest(dom: Any, conn: Any) -> Guest:
         copying_to=gx.read_meta(root, COPYING),
         carried=[saved.name for saved in carry.read_record(root)],
     )
-    guest.disks = [_read_disk(element, dom, conn) for element in root.findall("devices/disk")]
+    guest.disks = [disk_of(element) for element in root.findall("devices/disk")]
     guest.interfaces = [
         {**gx.read_interface(nic), "vdpa": nic.get("type") == "vdpa", "passthrough": nic.get("type") == "hostdev"}
         for nic in root.findall("devices/interface")
@@ -206,19 +239,17 @@ def read_guest(dom: Any, conn: Any) -> Guest:
         for hostdev in root.findall("devices/hostdev")
         if hostdev.get("type") != "usb"
     ]
-    guest.snapshots = dom.snapshotNum(0)
-    try:
-        guest.checkpoints = len(dom.listAllCheckpoints(0))
-    except (AttributeError, lv.libvirtError):
-        guest.checkpoints = 0
-    if running:
-        for disk in guest.disks:
-            try:
-                if dom.blockJobInfo(disk.target, 0):
-                    guest.block_jobs.append(disk.target)
-            except lv.libvirtError:
-                continue
     return guest
+
+
+def counts(dom: Any) -> tuple[int, int]:
+    """(snapshots, checkpoints) of a guest: two calls."""
+    lv = require_libvirt()
+    snapshots = dom.snapshotNum(0)
+    try:
+        return snapshots, len(dom.listAllCheckpoints(0))
+    except (AttributeError, lv.libvirtError):
+        return snapshots, 0
 
 
 def _hostdev_name(hostdev: ET.Element) -> str:
@@ -231,13 +262,13 @@ def _hostdev_name(hostdev: ET.Element) -> str:
     return "?"
 
 
-def _read_disk(element: ET.Element, dom: Any, conn: Any) -> Disk:
-    lv = require_libvirt()
+def disk_of(element: ET.Element) -> Disk:
+    """A disk element as the migration sees it, its volume not yet looked up."""
     source = element.find("source")
     target = element.find("target")
     driver = element.find("driver")
     kind = element.get("type", "file")
-    disk = Disk(
+    return Disk(
         target=target.get("dev", "") if target is not None else "",
         device=element.get("device", "disk"),
         kind=kind,
@@ -249,11 +280,14 @@ def _read_disk(element: ET.Element, dom: Any, conn: Any) -> Disk:
         readonly=element.find("readonly") is not None,
         shareable=element.find("shareable") is not None,
     )
-    if source is None:  # an empty cdrom drive
-        return disk
+
+
+def _resolved(disk: Disk, dom: Any, conn: Any) -> Disk:
+    """``disk`` with its volume's pool, path, size and backing file, looked up on the source."""
+    lv = require_libvirt()
     vol = None
     try:
-        if kind == "volume" and disk.pool and disk.volume:
+        if disk.kind == "volume" and disk.pool and disk.volume:
             vol = conn.storagePoolLookupByName(disk.pool).storageVolLookupByName(disk.volume)
             disk.path = vol.path()
         elif disk.path:
@@ -274,6 +308,19 @@ def _read_disk(element: ET.Element, dom: Any, conn: Any) -> Disk:
     elif dom.isActive() and disk.target:
         with contextlib.suppress(lv.libvirtError):
             disk.capacity, disk.allocation, _physical = dom.blockInfo(disk.target, 0)
+    return disk
+
+
+def locate(disk: Disk, host: Host) -> Disk:
+    """``disk`` with its pool, volume and path found among ``host``'s pools as read (no call): what the
+    check of a move on shared storage needs; sizes and backing files are left unread."""
+    if disk.kind == "volume" and disk.pool and disk.volume:
+        pool = host.pools.get(disk.pool)
+        disk.path = pool.volumes.get(disk.volume) if pool is not None else None
+    elif disk.path:
+        found = host.volume_at(disk.path)
+        if found is not None:
+            disk.pool, disk.volume = found
     return disk
 
 
@@ -298,6 +345,7 @@ def read_host(conn: Any, uri: str, local: bool = False) -> Host:
             try:
                 pool.refresh(0)
                 entry.volumes = {vol.name(): vol.path() for vol in pool.listAllVolumes(0)}
+                _state, entry.capacity, entry.allocation, entry.available = pool.info()
             except lv.libvirtError:
                 entry.volumes = {}
         pools[entry.name] = entry
@@ -314,6 +362,7 @@ def read_host(conn: Any, uri: str, local: bool = False) -> Host:
         record=record,
         domains=domains_of(figures),
         local=local,
+        guests=figures,
     )
 
 
@@ -326,6 +375,7 @@ def refresh(conn: Any, host: Host) -> None:
     host.record, _stored = rec.read(conn)
     host.capacity, figures = read_capacity(conn, host.record)
     host.domains = domains_of(figures)
+    host.guests = figures
 
 
 def cpu_verdict(dest_conn: Any, guest: Guest, dest: Host) -> Optional[str]:

@@ -32,8 +32,11 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.facts import
     Host,
     Pool,
     Reason,
+    counts,
     cpu_verdict,
     domains_of,
+    guest_of,
+    locate,
     mount_type,
     read_guest,
     read_host,
@@ -44,8 +47,8 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.options impo
 
 # the records the check works on are read in facts.py; callers take both from here
 __all__ = [
-    "COPYING", "Disk", "Guest", "Host", "Pool", "Reason", "check", "copied_disk", "copy_pool", "cpu_verdict",
-    "dest_sees", "domains_of", "read_guest", "read_host", "refresh", "resolve",
+    "COPYING", "Disk", "Guest", "Host", "Pool", "Reason", "check", "copied_disk", "copy_pool", "counts", "cpu_verdict",
+    "dest_sees", "domains_of", "guest_of", "locate", "read_guest", "read_host", "refresh", "resolve",
 ]  # fmt: skip
 
 # ---------------------------------------------------------------------------------------------- the check
