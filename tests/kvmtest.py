@@ -5,7 +5,9 @@ Nothing here is a mock: every helper drives the real libvirtd, the real ansible-
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import ipaddress
 import json
 import os
@@ -17,7 +19,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -425,3 +427,45 @@ def ansible_playbook(
             f"{playbook.name} printed no JSON (rc={proc.returncode}): {proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         ) from exc
     return Run(proc.returncode, data, proc.stdout, proc.stderr)
+
+
+# ---------------------------------------------------------------------------------------------- a browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@contextlib.contextmanager
+def offline_browser(width: int = 1400, height: int = 1000) -> Iterator[Any]:
+    """Debian's chromium, headless, driven by Selenium through Debian's chromedriver, with every network
+    request refused (no proxy answers, no name resolves): what a page shows here it shows in an air-gapped
+    site. Its console messages are kept (``get_log("browser")``)."""
+    from selenium import webdriver  # imported here: only the report's tests and benchmark need it
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        "--proxy-server=http://127.0.0.1:9",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def drawn_pixels(png: bytes) -> int:
+    """How many pixels of a screenshot are not background (white or nearly)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        return sum(image.convert("L").histogram()[:235])

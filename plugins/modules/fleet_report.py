@@ -220,7 +220,7 @@ counts:
   returned: success
   type: dict
   sample: {"hypervisors": 3, "reachable": 2, "guests": 14, "drifted": 1, "missing": 1, "n_plus_1": true}
-unreachable:
+unreachable_hypervisors:
   description: The hypervisors that could not be read.
   returned: success
   type: list

@@ -291,7 +291,7 @@ def rows(
                 if refusals
                 else "no hypervisor answered to place it on"
             )
-        elif name in placed.new:
+        else:
             row["notes"].append(f"the guests role would create it on {home}")
         found.append(row)
     return found

@@ -149,7 +149,9 @@ def _badge(text: str, kind: str = "") -> str:
 def bar_chart(title: str, bars: list[dict[str, Any]], unit: str) -> str:
     """A horizontal bar per hypervisor: its allocatable amount (light), the part guests hold (dark), what
     the hardware has (a tick), each with its words. ``bars``: label, allocatable, committed, physical, note."""
-    width, left, right, row = 560, 110, 20, 60
+    longest = max([len(str(bar["label"])) for bar in bars] + [8])
+    left = min(12 + 7 * longest, 240)  # room for the longest label (about 7 px a character)
+    width, right, row = 450 + left, 20, 60
     height = 34 + row * max(len(bars), 1)
     top = max([max(bar.get("allocatable") or 0, bar.get("committed") or 0, bar.get("physical") or 0) for bar in bars]
               + [1])  # fmt: skip

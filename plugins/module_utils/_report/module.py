@@ -235,7 +235,8 @@ def _report(_conn: Any, invocation: Any) -> dict[str, Any]:
         "html": str(html_path),
         "summary": report["summary"]["lines"],
         "counts": report["summary"]["counts"],
-        "unreachable": [host["name"] for host in report["hypervisors"] if not host["reachable"]],
+        # not "unreachable": Ansible would take this host for unreachable
+        "unreachable_hypervisors": [host["name"] for host in report["hypervisors"] if not host["reachable"]],
     }
     if changed:
         gone, new = sorted(set(before or []) - set(after)), sorted(set(after) - set(before or []))

@@ -131,6 +131,10 @@ def test_statuses_drift_undeclared_missing_elsewhere_and_duplicates() -> None:
         ("db1", "hv2"): "in_sync",
         ("gone", "hv2"): "missing",
     }
+    gone = next(row for row in rows if row["name"] == "gone")
+    assert gone["notes"] == ["the guests role would create it on hv2"]
+    lines = fleet.summarise([], rows, None)["lines"]
+    assert "MISSING: 1 declared guests do not exist: gone (the guests role would create it on hv2)" in lines
     moved = next(row for row in rows if row["name"] == "moved")
     assert "declared for hv2, defined on hv1" in moved["notes"][0]
     assert fleet.duplicates(scans) == [{"name": "twin", "hypervisors": ["hv1", "hv2"], "by": "name"}]
@@ -398,7 +402,7 @@ def test_the_module_reports_a_fleet_of_test_hypervisors(tmp_path: Path) -> None:
     new = next(row for row in report["guests"] if row["name"] == "new1")
     assert new["status"] == "unknown" and new["state"] == "absent" and new["hypervisor"] in ("hv1", "hv2")
     assert report["duplicates"] == [{"name": "db1", "hypervisors": ["hv1", "hv2"], "by": "name"}]
-    assert result["unreachable"] == ["hv3"]
+    assert result["unreachable_hypervisors"] == ["hv3"]
     assert result["summary"] == report["summary"]["lines"]
     html = Path(result["html"]).read_text()
     for text in (Path(result["json"]).read_text(), html, json.dumps(result)):
