@@ -20,7 +20,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 apt_install busybox-static cpio debootstrap podman runc uidmap fuse-overlayfs catatonit \
     iproute2 curl ca-certificates shellcheck libxml2-utils genisoimage util-linux \
     openssh-client openssh-server e2fsprogs xfsprogs lvm2 \
-    ifupdown bridge-utils iputils-ping  # bridges role tests (ifupdown inside network namespaces)
+    ifupdown bridge-utils iputils-ping \
+    chromium chromium-driver  # bridges role tests (ifupdown in network namespaces); the fleet report's page
 
 # 3. podman: runc and raised ulimits (crun fails on setrlimit here)
 containers_conf='[containers]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -282,6 +283,16 @@ def _hiding(sink: Optional[_progress.Sink], secrets: set[str]) -> Optional[_prog
     return masked
 
 
+def plain(args: dict[str, Any]) -> dict[str, Any]:
+    """Task arguments in plain JSON types, as a module process receives them. The controller hands an action
+    plugin its own types (strings, lists and dicts that carry where each value came from), which the
+    argument checks copy about fifty times more slowly: 0.6 s for 500 guests, against 10 ms for this."""
+    try:
+        return json.loads(json.dumps(args))
+    except (TypeError, ValueError):  # not JSON (a module could not be sent it either): Ansible's checks say so
+        return args
+
+
 def run_direct(
     entry: Entry, args: dict[str, Any], check_mode: bool, sink: Optional[_progress.Sink] = None
 ) -> dict[str, Any]:
@@ -291,6 +302,7 @@ def run_direct(
     binding must be importable (callers fall back to a module process when it is not). ``sink`` gets
     the reports of long operations (``_progress``), with the task's secrets hidden.
     """
+    args = plain(args)
     values, problems, secrets = read_input(entry.table, entry.prepare, args, entry.hidden)
     checked = ArgumentSpecValidator(entry.table.argument_spec()).validate(args)
     secrets |= checked._no_log_values  # the validator records them here
@@ -308,4 +320,4 @@ def run_direct(
         if invocation.warnings:
             result["warnings"] = invocation.warnings
         result["invocation"] = {"module_args": invocation.params}
-    return remove_values(result, secrets)
+    return remove_values(result, secrets) if secrets else result  # nothing to hide: no copy to walk

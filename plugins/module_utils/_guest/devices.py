@@ -16,7 +16,7 @@ from typing import Any
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.draft import Draft
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import DISK, GUEST, INTERFACE
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.read import GuestRef, external_overlays
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.read import GuestRef, HostContext, external_overlays
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.storage import Storage
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import LIVE, NEXT_BOOT, Problem, differs
@@ -35,15 +35,11 @@ def derived_mac(name: str, index: int) -> str:
     return "52:54:00:" + ":".join(f"{byte:02x}" for byte in digest[:3])
 
 
-def check_networks(ref: GuestRef, interfaces: list[dict[str, Any]], problems: list[Problem]) -> None:
+def check_networks(ref: GuestRef, host: HostContext, interfaces: list[dict[str, Any]], problems: list[Problem]) -> None:
     """Every libvirt network the NICs name exists."""
-    lv = require_libvirt()
     for index, nic in enumerate(interfaces):
-        if nic["type"] == "network":
-            try:
-                ref.conn.networkLookupByName(nic["source"])
-            except lv.libvirtError:
-                problems.append((ref.at(f"interfaces[{index}].source"), f"no libvirt network {nic['source']}"))
+        if nic["type"] == "network" and not host.has_network(nic["source"]):
+            problems.append((ref.at(f"interfaces[{index}].source"), f"no libvirt network {nic['source']}"))
 
 
 def disk_values(disk: dict[str, Any], storage: Storage) -> dict[str, Any]:

@@ -76,7 +76,11 @@ _FACTS = (
 
 def describe(xml: str, state: str) -> dict[str, Any]:
     """One guest's facts from its XML (the live XML when it runs)."""
-    root = ET.fromstring(xml)
+    return describe_root(ET.fromstring(xml), state)
+
+
+def describe_root(root: ET.Element, state: str) -> dict[str, Any]:
+    """One guest's facts from its parsed definition."""
     scalars = read_values(root, _FACTS)
     disks = [
         {key: value for key, value in disk.items() if key not in ("size", "backing_image", "boot_order")}

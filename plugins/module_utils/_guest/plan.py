@@ -59,10 +59,10 @@ class GuestPlanner:
             return plan
         problems: list[Problem] = []
         storage.complete(ref.name, want["disks"] or [])
-        store = storage.plan_volumes(plan, ref, want["disks"] or [], problems)
-        devices.check_networks(ref, want["interfaces"] or [], problems)
+        store = storage.plan_volumes(plan, ref, self.host, want["disks"] or [], problems)
+        devices.check_networks(ref, self.host, want["interfaces"] or [], problems)
         if want["cloud_init"] is not None:
-            store.seed = storage.plan_seed(ref, want["cloud_init"], want["disks"] or [], problems)
+            store.seed = storage.plan_seed(ref, self.host, want["cloud_init"], want["disks"] or [], problems)
         if problems:
             raise ValidationError(problems)
         if dom is None:

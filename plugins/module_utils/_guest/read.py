@@ -34,10 +34,35 @@ class HostContext:
             arch_caps["domain_types"], local_kvm_facts() if is_local_uri(uri) else None
         )
         self.aliases: dict[str, str] = {}
+        self._pools: dict[str, tuple[Optional[Any], bool]] = {}
+        self._volumes: dict[str, dict[str, Any]] = {}
+        self._networks: dict[str, bool] = {}
         root = ET.fromstring(caps_xml)
         for machine in root.iter("machine"):
             if machine.get("canonical") and machine.text:
                 self.aliases[machine.text] = machine.get("canonical", "")
+
+    def pool(self, name: str) -> tuple[Optional[Any], bool]:
+        """The storage pool ``name`` (None: there is none) and whether it is active: asked once per run,
+        however many guests have disks in it."""
+        if name not in self._pools:
+            pool = find(self.conn.storagePoolLookupByName, name)
+            self._pools[name] = (pool, bool(pool.isActive()) if pool is not None else False)
+        return self._pools[name]
+
+    def volume(self, pool_name: str, name: str) -> Optional[Any]:
+        """The volume ``name`` of the active pool ``pool_name`` (None: there is none): the pool's volumes are
+        listed once per run, however many of its volumes the guests name."""
+        if pool_name not in self._volumes:
+            pool, _active = self.pool(pool_name)
+            self._volumes[pool_name] = {vol.name(): vol for vol in pool.listAllVolumes(0)} if pool is not None else {}
+        return self._volumes[pool_name].get(name)
+
+    def has_network(self, name: str) -> bool:
+        """Whether the libvirt network ``name`` exists: asked once per run."""
+        if name not in self._networks:
+            self._networks[name] = find(self.conn.networkLookupByName, name) is not None
+        return self._networks[name]
 
     def virt_type(self, wanted: str) -> str:
         if wanted == "auto":
@@ -89,6 +114,16 @@ def read_domain(root: ET.Element) -> dict[str, Any]:
     return values
 
 
+def parsed(dom: Any, flags: int, xml: Optional[str] = None) -> ET.Element:
+    """The definition of ``dom`` read with ``flags`` (``xml``: that definition, just read), parsed. A domain
+    whose definitions its caller has already read and parsed (the fleet report's) hands over that parse:
+    planning never changes it."""
+    reader = getattr(dom, "parsed", None)
+    if reader is not None:
+        return reader(flags)
+    return ET.fromstring(xml or dom.XMLDesc(flags))
+
+
 class GuestRead:
     """One defined guest as planned from: its definitions fetched once each, parsed once."""
 
@@ -96,12 +131,12 @@ class GuestRead:
         lv = require_libvirt()
         self.dom = dom
         self.running = bool(dom.isActive())
-        self.config_root = ET.fromstring(dom.XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE | lv.VIR_DOMAIN_XML_SECURE))
+        self.config_root = parsed(dom, lv.VIR_DOMAIN_XML_INACTIVE | lv.VIR_DOMAIN_XML_SECURE)
         self.config = read_domain(self.config_root)
         self.live_root: Optional[ET.Element] = None
         self.live: Optional[dict[str, Any]] = None
         if self.running:
-            self.live_root = ET.fromstring(live_xml or dom.XMLDesc(lv.VIR_DOMAIN_XML_SECURE))
+            self.live_root = parsed(dom, lv.VIR_DOMAIN_XML_SECURE, live_xml)
             self.live = read_domain(self.live_root)
 
     def shown(self, patches: list[Callable[[ET.Element], None]]) -> str:

@@ -18,7 +18,12 @@ from typing import Any, Optional
 from ansible_collections.kvmfleet.kvm.plugins.module_utils import _cloudinit, _faults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.draft import Draft, GuestPlan
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.read import SEED_HASH, SEED_META, GuestRef
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.read import (
+    SEED_HASH,
+    SEED_META,
+    GuestRef,
+    HostContext,
+)
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import NEXT_BOOT, Problem
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._units import format_size
@@ -45,26 +50,35 @@ def complete(name: str, disks: list[dict[str, Any]]) -> None:
                 disk["volume"] = f"{name}-{disk['target']}.{disk['format']}"
 
 
-def plan_volumes(plan: GuestPlan, ref: GuestRef, disks: list[dict[str, Any]], problems: list[Problem]) -> Storage:
+def plan_volumes(
+    plan: GuestPlan, ref: GuestRef, host: HostContext, disks: list[dict[str, Any]], problems: list[Problem]
+) -> Storage:
     """Check pools, volumes and backing images and plan the volumes to create (what cannot be: ``problems``)."""
     storage = Storage()
     for index, disk in enumerate(disks):
         if disk["path"] is None:
-            _plan_volume(plan, ref, disk, where=f"disks[{index}]", storage=storage, problems=problems)
+            _plan_volume(plan, ref, host, disk, where=f"disks[{index}]", storage=storage, problems=problems)
     return storage
 
 
 def _plan_volume(
-    plan: GuestPlan, ref: GuestRef, disk: dict[str, Any], *, where: str, storage: Storage, problems: list[Problem]
+    plan: GuestPlan,
+    ref: GuestRef,
+    host: HostContext,
+    disk: dict[str, Any],
+    *,
+    where: str,
+    storage: Storage,
+    problems: list[Problem],
 ) -> None:
-    pool = _storage.find_pool(ref.conn, disk["pool"])
+    pool, active = host.pool(disk["pool"])
     if pool is None:
         problems.append((ref.at(f"{where}.pool"), f"no storage pool {disk['pool']} on this hypervisor"))
         return
-    if not pool.isActive():
+    if not active:
         problems.append((ref.at(f"{where}.pool"), f"storage pool {disk['pool']} is not active"))
         return
-    vol = _storage.find_volume(pool, disk["volume"]) if disk["volume"] else None
+    vol = host.volume(disk["pool"], disk["volume"]) if disk["volume"] else None
     if vol is not None:
         facts = _storage.volume_facts(vol)
         storage.formats[disk["target"]] = _storage.driver_type(facts["format"])
@@ -144,11 +158,11 @@ def _backing(
 
 
 def plan_seed(
-    ref: GuestRef, seed: dict[str, Any], disks: list[dict[str, Any]], problems: list[Problem]
+    ref: GuestRef, host: HostContext, seed: dict[str, Any], disks: list[dict[str, Any]], problems: list[Problem]
 ) -> Optional[dict[str, Any]]:
     """The seed the guest gets: its files, their hash, its volume and cdrom target."""
     pool_name = seed["pool"] or next((d["pool"] for d in disks if d["pool"]), "default")
-    if _storage.find_pool(ref.conn, pool_name) is None:
+    if host.pool(pool_name)[0] is None:
         problems.append((ref.at("cloud_init.pool"), f"no storage pool {pool_name} on this hypervisor"))
         return None
     files = _cloudinit.seed_files(ref.name, seed["user_data"], seed["meta_data"], seed["network_config"])

@@ -24,6 +24,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor.capacity 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate import carry
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.xml import read_pool
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool_facts import DIRECTORY_TYPES
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -344,7 +345,9 @@ def read_host(conn: Any, uri: str, local: bool = False) -> Host:
         if active:
             try:
                 pool.refresh(0)
-                entry.volumes = {vol.name(): vol.path() for vol in pool.listAllVolumes(0)}
+                # a volume's key is its path in a pool of files (libvirt keeps it with the object: no call)
+                path_of = (lambda vol: vol.key()) if entry.type in DIRECTORY_TYPES else (lambda vol: vol.path())
+                entry.volumes = {vol.name(): path_of(vol) for vol in pool.listAllVolumes(0)}
                 _state, entry.capacity, entry.allocation, entry.available = pool.info()
             except lv.libvirtError:
                 entry.volumes = {}

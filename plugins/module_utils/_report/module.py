@@ -217,7 +217,8 @@ def _report(_conn: Any, invocation: Any) -> dict[str, Any]:
         "seconds": 0.0,
         **data,
     }
-    report = remove_values(report, secrets)  # nothing the task was given as a secret reaches the files
+    if secrets:  # nothing the task was given as a secret reaches the files
+        report = remove_values(report, secrets)
     dest = Path(values["dest"]).expanduser().resolve()
     json_path, html_path = dest / "report.json", dest / "report.html"
     before = _previous(json_path)

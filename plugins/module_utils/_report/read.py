@@ -46,6 +46,58 @@ class Seen:
 
     info: dict[str, Any]  # guest_info's facts of it
     guest: pf.Guest  # what the migration check needs
+    read: Optional[Known] = None  # what was read of it, which its drift plan starts from
+
+
+class Known:
+    """A guest as the report read it, in the shape of a libvirt domain: its state and the definitions read
+    are answered from that read, every other call is passed on to libvirt. The drift plan of a guest
+    starts from the same read as the rest of the report, and makes no call to learn it again."""
+
+    def __init__(self, dom: Any, state: int, reason: int, xml: str) -> None:
+        lv = require_libvirt()
+        self._dom = dom
+        self._state = [state, reason]
+        self._xml = {lv.VIR_DOMAIN_XML_SECURE: xml}
+        self._roots = {lv.VIR_DOMAIN_XML_SECURE: ET.fromstring(xml)}
+        if state not in ACTIVE_STATES:  # the definition of a guest that is off is its persistent one
+            self._xml[lv.VIR_DOMAIN_XML_SECURE | lv.VIR_DOMAIN_XML_INACTIVE] = xml
+            self._roots[lv.VIR_DOMAIN_XML_SECURE | lv.VIR_DOMAIN_XML_INACTIVE] = self._roots[lv.VIR_DOMAIN_XML_SECURE]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dom, name)
+
+    def isActive(self) -> int:  # noqa: N802 - libvirt's name
+        return int(self._state[0] in ACTIVE_STATES)
+
+    def state(self, _flags: int = 0) -> list[int]:
+        return list(self._state)
+
+    def XMLDesc(self, flags: int = 0) -> str:  # noqa: N802 - libvirt's name
+        if flags not in self._xml:
+            self._xml[flags] = self._dom.XMLDesc(flags)
+        return self._xml[flags]
+
+    def parsed(self, flags: int) -> ET.Element:
+        """The definition read with ``flags``, parsed once (``_guest.read.parsed``): nothing changes it."""
+        if flags not in self._roots:
+            self._roots[flags] = ET.fromstring(self.XMLDesc(flags))
+        return self._roots[flags]
+
+
+class KnownConnection:
+    """A connection whose guests, when looked up by name, are those the report read (``Known``)."""
+
+    def __init__(self, conn: Any, guests: dict[str, Known]) -> None:
+        self._conn = conn
+        self._guests = guests
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def lookupByName(self, name: str) -> Any:  # noqa: N802 - libvirt's name
+        known = self._guests.get(name)
+        return known if known is not None else self._conn.lookupByName(name)
 
 
 @dataclass
@@ -107,9 +159,8 @@ def read_guests(conn: Any, host: pf.Host) -> dict[str, Seen]:
     lv = require_libvirt()
     transient = {dom.name() for dom in conn.listAllDomains(lv.VIR_CONNECT_LIST_DOMAINS_TRANSIENT)}
 
-    def one(item: tuple[Any, dict[str, Any]]) -> Optional[tuple[Any, int, str, int, int]]:
+    def one(item: tuple[Any, dict[str, Any]]) -> Optional[tuple[Any, dict[str, Any], str, int, int]]:
         dom, stats = item
-        state = stats.get("state.state", 0)
         try:
             xml = dom.XMLDesc(lv.VIR_DOMAIN_XML_SECURE)
             snapshots, checkpoints = pf.counts(dom)
@@ -117,28 +168,31 @@ def read_guests(conn: Any, host: pf.Host) -> dict[str, Seen]:
             if exc.get_error_code() == lv.VIR_ERR_NO_DOMAIN:
                 return None  # undefined while read
             raise
-        return dom, state, xml, snapshots, checkpoints
+        return dom, stats, xml, snapshots, checkpoints
 
     seen: dict[str, Seen] = {}
     running = []
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        # the calls overlap in the pool's threads; the parsing (which holds the GIL) is done here
         for found in pool.map(one, conn.getAllDomainStats(lv.VIR_DOMAIN_STATS_STATE, 0)):
             if found is None:
                 continue
-            dom, state, xml, snapshots, checkpoints = found
-            root = ET.fromstring(xml)
+            dom, stats, xml, snapshots, checkpoints = found
+            known = Known(dom, stats.get("state.state", 0), stats.get("state.reason", 0), xml)
+            state = known.state()[0]
+            root = known.parsed(lv.VIR_DOMAIN_XML_SECURE)
             active = state in ACTIVE_STATES
-            facts = guest_info.describe(xml, guest_info.STATES.get(state, "unknown"))
+            facts = guest_info.describe_root(root, guest_info.STATES.get(state, "unknown"))
             guest = pf.guest_of(
                 root, "", "", running=active, paused=state in (3, 7), persistent=facts["name"] not in transient
             )
             guest.disks = [pf.locate(disk, host) for disk in guest.disks]
             guest.snapshots, guest.checkpoints = snapshots, checkpoints
             if active:
-                guest.block_jobs = block_jobs(dom, root)
-            seen[guest.name] = Seen(facts, guest)
+                guest.block_jobs = block_jobs(known, root)
+            seen[guest.name] = Seen(facts, guest, known)
             if facts["state"] == "running":
-                running.append((dom, facts))
+                running.append((known, facts))
     if running:
         guest_info.add_addresses(conn, running, list(guest_info.DEFAULT_SOURCES))
     return seen
@@ -167,7 +221,8 @@ def drift(scan: Scan, declared: list[tuple[str, dict[str, Any]]]) -> dict[str, d
     each guest on this hypervisor: its check-mode plan, or why it would fail. Nothing is changed and
     nothing is waited for (a guest in a transient state says so)."""
     lv = require_libvirt()
-    context = HostContext(scan.conn, scan.uri)
+    known = {name: seen.read for name, seen in scan.guests.items() if seen.read is not None}
+    context = HostContext(KnownConnection(scan.conn, known), scan.uri)
 
     def one(item: tuple[str, dict[str, Any]]) -> dict[str, Any]:
         path, values = item

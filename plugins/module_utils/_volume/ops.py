@@ -173,7 +173,8 @@ def volume_facts(vol: Any) -> dict[str, Any]:
     if facts["capacity"] == 0:
         wait_built(vol)
         facts = read_volume(vol.XMLDesc(0))  # also when the build ended between the two reads
-    facts["path"] = vol.path()
+    if not facts["path"]:  # the definition's target path is the volume's path
+        facts["path"] = vol.path()
     return facts
 
 
