@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Reads every hypervisor of O(hypervisors) once, all at the same time, over the libvirt URI the
     controller reaches it at, and writes C(report.json) (for machines; its schema is in the collection's
-    C(docs/report.schema.json)) and C(report.html) (for people: one self-contained page, no network
+    C(docs/report.schema.json)) and C(report.html) (for people - one self-contained page, no network
     access, that works from a C(file://) URL) into O(dest) on the controller. C(playbooks/report.yml)
     calls it for the C(hypervisors) group.
   - B(Capacity) of each hypervisor as its fleet record counts it (see M(kvmfleet.kvm.hypervisor)) - memory
@@ -20,7 +20,7 @@ description:
   - B(Drift) of every guest - what a run of the declared state would change, the plan of
     M(kvmfleet.kvm.guests) in check mode for the guests declared for each hypervisor (O(hypervisors[].guests),
     the guests role's C(guests_list)) and for the fleet's guests (O(guests), the role's C(guests_fleet),
-    placed as the role places them: a guest that exists stays where it is). Also the guests defined on a
+    placed as the role places them - a guest that exists stays where it is). Also the guests defined on a
     hypervisor that no declaration names, the declared guests that exist nowhere (and where placement would
     create them), a guest defined on two hypervisors (by name or UUID), and a guest declared for one
     hypervisor that runs on another (drained away). A change that would need an option such as C(recreate)

@@ -192,8 +192,8 @@ def the_page_works_offline(page: Path, drifted: str, rows: int) -> None:
         assert len(charts) >= 2
         for chart in charts:
             assert kvmtest.drawn_pixels(chart.screenshot_as_png) > 500, chart.get_attribute("aria-label")
-        for bar in browser.find_elements("css selector", "svg.chart rect.committed, svg.chart rect.allocatable"):
-            assert bar.size["height"] > 0
+        for rect in browser.find_elements("css selector", "svg.chart rect.committed, svg.chart rect.allocatable"):
+            assert rect.size["height"] > 0
         row = browser.find_element("css selector", f'tr[data-guest="{drifted}"][data-status="drifted"]')
         assert "memory" in row.text and "drifted" in row.text
         browser.execute_script("window.kvmfleetReport.sortBy(5)")  # memory, ascending

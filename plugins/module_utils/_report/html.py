@@ -28,7 +28,7 @@ WARN = ("elsewhere", "drifted", "undeclared")
 
 STYLE = """
 :root{--ink:#1d2430;--muted:#5b6576;--line:#d9dee7;--bg:#f6f7f9;--card:#fff;--ok:#1a7f37;--warn:#9a6700;
---bad:#c62828;--info:#0b5cad;--bar:#8fb4e3;--bar2:#0b5cad;--free:#e3e8ef}
+--bad:#c62828;--info:#0b5cad;--entry:#8fb4e3;--bar2:#0b5cad;--free:#e3e8ef}
 *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
 color:var(--ink);background:var(--bg)}header{background:#1d2430;color:#fff;padding:18px 28px}
 header h1{margin:0 0 4px;font-size:22px}header .meta{color:#c6cdd8;font-size:13px}
@@ -147,14 +147,13 @@ def _badge(text: str, kind: str = "") -> str:
 
 
 def bar_chart(title: str, bars: list[dict[str, Any]], unit: str) -> str:
-    """A horizontal bar per hypervisor: its allocatable amount (light), the part guests hold (dark), what
+    """A horizontal entry per hypervisor: its allocatable amount (light), the part guests hold (dark), what
     the hardware has (a tick), each with its words. ``bars``: label, allocatable, committed, physical, note."""
-    longest = max([len(str(bar["label"])) for bar in bars] + [8])
+    longest = max([len(str(entry["label"])) for entry in bars] + [8])
     left = min(12 + 7 * longest, 240)  # room for the longest label (about 7 px a character)
     width, right, row = 450 + left, 20, 60
     height = 34 + row * max(len(bars), 1)
-    top = max([max(bar.get("allocatable") or 0, bar.get("committed") or 0, bar.get("physical") or 0) for bar in bars]
-              + [1])  # fmt: skip
+    top = max([max(entry.get(key) or 0 for key in ("allocatable", "committed", "physical")) for entry in bars] + [1])
     scale = (width - left - right) / top
     shown = size if unit == "MiB" else (lambda value: f"{value:g} vCPUs")
     parts = [
@@ -162,27 +161,27 @@ def bar_chart(title: str, bars: list[dict[str, Any]], unit: str) -> str:
         f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
         f'<text x="0" y="16" font-weight="600">{_e(title)}</text>',
     ]
-    for index, bar in enumerate(bars):
+    for index, entry in enumerate(bars):
         y = 30 + index * row
-        parts.append(f'<text x="0" y="{y + 13}">{_e(bar["label"])}</text>')
-        if bar.get("allocatable") is None:
-            parts.append(f'<text x="{left}" y="{y + 13}" class="muted">{_e(bar.get("note") or "not read")}</text>')
+        parts.append(f'<text x="0" y="{y + 13}">{_e(entry["label"])}</text>')
+        if entry.get("allocatable") is None:
+            parts.append(f'<text x="{left}" y="{y + 13}" class="muted">{_e(entry.get("note") or "not read")}</text>')
             continue
-        allocatable = max(bar["allocatable"], 0) * scale
-        committed = max(bar["committed"], 0) * scale
+        allocatable = max(entry["allocatable"], 0) * scale
+        committed = max(entry["committed"], 0) * scale
         parts.append(
-            f'<rect class="allocatable" x="{left}" y="{y}" width="{allocatable:.1f}" height="16" fill="var(--bar)">'
-            f"<title>allocatable {_e(shown(bar['allocatable']))}</title></rect>"
+            f'<rect class="allocatable" x="{left}" y="{y}" width="{allocatable:.1f}" height="16" fill="var(--entry)">'
+            f"<title>allocatable {_e(shown(entry['allocatable']))}</title></rect>"
         )
-        color = "var(--bad)" if bar["committed"] > bar["allocatable"] else "var(--bar2)"
+        color = "var(--bad)" if entry["committed"] > entry["allocatable"] else "var(--bar2)"
         parts.append(
             f'<rect class="committed" x="{left}" y="{y + 3}" width="{committed:.1f}" height="10" fill="{color}">'
-            f"<title>committed {_e(shown(bar['committed']))}</title></rect>"
+            f"<title>committed {_e(shown(entry['committed']))}</title></rect>"
         )
-        if bar.get("physical"):
-            x = left + bar["physical"] * scale
+        if entry.get("physical"):
+            x = left + entry["physical"] * scale
             parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y - 3}" y2="{y + 19}" stroke="var(--ink)" />')
-        for line, text in enumerate(bar.get("note", "").split("\n")):
+        for line, text in enumerate(entry.get("note", "").split("\n")):
             parts.append(f'<text x="{left}" y="{y + 31 + 13 * line}" class="muted">{_e(text)}</text>')
     parts.append("</svg>")
     return "".join(parts)
