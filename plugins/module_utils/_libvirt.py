@@ -86,6 +86,47 @@ def define_new(define: Callable[[str], Any], lookup: Callable[[str], Any], name:
         ) from exc
 
 
+# libvirt's schema check on define (the VALIDATE flags), by kind: (the flag's name, the first libvirt version
+# whose daemon takes it; a daemon that does not know a flag refuses the call)
+VALIDATING = {
+    "domain": ("VIR_DOMAIN_DEFINE_VALIDATE", 1_003_003),
+    "network": ("VIR_NETWORK_DEFINE_VALIDATE", 7_007_000),
+    "pool": ("VIR_STORAGE_POOL_DEFINE_VALIDATE", 7_008_000),
+    "secret": ("VIR_SECRET_DEFINE_VALIDATE", 7_007_000),
+}
+
+
+def validate_flag(conn: Any, kind: str) -> int:
+    """The flag that makes libvirt check a ``kind`` definition against its schema on define (refusing one
+    that does not pass with its own words), or 0 where the binding or the daemon has none."""
+    lv = require_libvirt()
+    name, since = VALIDATING[kind]
+    flag = getattr(lv, name, 0)
+    if not flag:
+        return 0
+    try:
+        return flag if conn.getLibVersion() >= since else 0
+    except lv.libvirtError:
+        return 0
+
+
+def define_domain(conn: Any, xml: str, validate: bool = False) -> Any:
+    """Define a guest; ``validate``: checked against libvirt's schema first (a definition that holds XML the
+    collection did not write itself)."""
+    flag = validate_flag(conn, "domain") if validate else 0
+    return conn.defineXMLFlags(xml, flag) if flag else conn.defineXML(xml)
+
+
+def define_checked(conn: Any, kind: str, xml: str) -> Any:
+    """Define a ``network``, ``pool`` or ``secret``, checked against libvirt's schema where the daemon can."""
+    flag = validate_flag(conn, kind)
+    if kind == "network":
+        return conn.networkDefineXMLFlags(xml, flag) if flag else conn.networkDefineXML(xml)
+    if kind == "pool":
+        return conn.storagePoolDefineXML(xml, flag)
+    return conn.secretDefineXML(xml, flag)
+
+
 def _silence(_ctx: Any, _err: Any) -> None:
     """libvirt prints every error to stderr by default; errors are reported through exceptions instead."""
 

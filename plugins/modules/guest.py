@@ -349,6 +349,52 @@ options:
         type: str
         choices: [reset, shutdown, poweroff, pause, none, dump, inject-nmi]
         default: reset
+  xml_patches:
+    description:
+      - Changes of the guest's definition that no option here covers (sound, USB controllers, virtiofs,
+        iothreads, clock timers, hypervisor features, QEMU command line arguments...), applied in order
+        after every other option, to a new definition and to the persistent definition of a defined guest.
+        A running guest gets them at its next boot, as a change that is not live (see
+        RV(reboot_required)).
+      - Each patch names elements by O(xml_patches[].xpath) and says what they must be; a patch is a change
+        only when the definition is not already so, and what libvirt adds to an element (a PCI address, an
+        alias) does not count. Check mode and the diff show each patch that would change the definition
+        (C(xml_patches[N]) - what the path selects now, and what it would be).
+      - A definition with patches is defined with libvirt's schema check (VIR_DOMAIN_DEFINE_VALIDATE); a
+        patch that makes it invalid fails with libvirt's words and the definition is not changed. Check mode
+        cannot run that check (libvirt checks only when it defines).
+      - A patch on an element one of this guest's options writes (O(vcpus) writes C(<vcpu>), O(graphics)
+        C(<devices><graphics>), O(disks) C(<devices><disk>)...) is refused, naming both, before anything
+        is done.
+    type: list
+    elements: dict
+    suboptions:
+      xpath:
+        description:
+          - The elements, by a path from C(<domain>) in ElementTree's XPath subset, such as
+            V(devices/sound[@model='ich9']), V(features/pmu), V(clock/timer[@name='rtc']); a leading
+            C(/domain/) is allowed. Namespaced elements in Clark notation,
+            V({http://libvirt.org/schemas/domain/qemu/1.0}commandline).
+          - When it selects nothing, a path of names with C([@name='value']) conditions is made (with those
+            attributes); any other path (C(//), positions) only changes or removes what is there.
+        type: str
+        required: true
+      state:
+        description: V(present) - as O(xml_patches[].element), O(xml_patches[].attribute) and O(xml_patches[].value) say; V(absent) - no element matches (or, with O(xml_patches[].attribute), none has that attribute).
+        type: str
+        choices: [present, absent]
+        default: present
+      element:
+        description:
+          - An XML fragment of one element. Each element selected holds at least its attributes, text and
+            children, else it is replaced by it; when none is selected, it is added under the path's parent.
+        type: str
+      attribute:
+        description: An attribute of the elements selected, set to O(xml_patches[].value) (or removed with V(absent)).
+        type: str
+      value:
+        description: The attribute's value, or without O(xml_patches[].attribute) the elements' text.
+        type: str
   on_poweroff:
     description: What libvirt does when the guest powers off.
     type: str
@@ -488,6 +534,29 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: What the options do not cover, as XML patches (a sound card, PMU off, an RTC timer, QEMU arguments, I/O threads)
+  kvmfleet.kvm.guest:
+    name: media1
+    memory: 2GiB
+    xml_patches:
+      - xpath: devices/sound[@model='ich9']
+        element: <sound model='ich9'><codec type='micro'/></sound>
+      - xpath: features/pmu
+        attribute: state
+        value: "off"
+      - xpath: clock
+        attribute: offset
+        value: utc
+      - xpath: clock/timer[@name='rtc']
+        attribute: tickpolicy
+        value: catchup
+      - xpath: "{http://libvirt.org/schemas/domain/qemu/1.0}commandline"
+        element: >-
+          <qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+          <qemu:arg value='-msg'/><qemu:arg value='timestamp=on'/></qemu:commandline>
+      - xpath: iothreads
+        value: "2"
+
 - name: Restart web1 (a handler, say), powered off if it has not shut down within a minute
   kvmfleet.kvm.guest:
     name: web1

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import devices, power, storage
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import devices, patches, power, storage
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.draft import Draft, GuestPlan
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import BINDINGS, Field
@@ -26,7 +26,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.read import (
     GuestRef,
     HostContext,
 )
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import define_new
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import define_domain, define_new, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     CONTROL,
     IMPOSSIBLE,
@@ -76,6 +76,8 @@ def plan_create(
     if seed is not None:
         devs.append(gx.disk_element(storage.seed_disk(seed)))
         gx.write_meta(root, SEED_META, seed["target"])
+    if want["xml_patches"]:  # after every typed option; libvirt checks the result against its schema (_define)
+        patches.apply_all(root, want["xml_patches"], ref.at)
     unseeded = gx.to_string(root)
     if seed is not None:
         gx.write_meta(root, SEED_HASH, seed["hash"])
@@ -87,14 +89,14 @@ def plan_create(
         # a guest that names them (the rerun makes them, a removal finds them), never a volume of no
         # guest. Its seed's hash is recorded once the seed is written: until then a rerun rewrites it.
         first = unseeded if seed is not None else xml
-        plan.actions.insert(0, Action(define, lambda: _define(ref, first)))
+        plan.actions.insert(0, Action(define, lambda: _define(ref, first, want, plan)))
         if seed is not None:
             storage.add_seed_action(plan, ref, seed)
             plan.add(f"record cloud-init seed {seed['hash']} in the definition", lambda: storage.record_seed(ref, seed))
     else:  # recreated: defined again after the old definition is gone
         if seed is not None:
             storage.add_seed_action(plan, ref, seed)
-        plan.add(define, lambda: _define(ref, xml))
+        plan.add(define, lambda: _define(ref, xml, want, plan))
     for name, field, value in settings:
         plan.add(_setting(name, value), lambda field=field, value=value: field.to_domain(ref.dom(), value))
     plan.diff.add("state", power.ABSENT, "defined", CONTROL)
@@ -103,8 +105,12 @@ def plan_create(
             plan.diff.add(opt.name, None, opt.show(want[opt.name]), opt.update)
 
 
-def _define(ref: GuestRef, xml: str) -> None:
-    define_new(ref.conn.defineXML, ref.conn.lookupByName, ref.name, xml, "guest")
+def _define(ref: GuestRef, xml: str, want: dict[str, Any], plan: GuestPlan) -> None:
+    validate = bool(want["xml_patches"])
+    define_new(lambda text: define_domain(ref.conn, text, validate), ref.conn.lookupByName, ref.name, xml, "guest")
+    if validate:
+        stored = ref.dom().XMLDesc(require_libvirt().VIR_DOMAIN_XML_INACTIVE)
+        plan.warnings.extend(patches.unkept(stored, list(enumerate(want["xml_patches"]))))
 
 
 # ---------------------------------------------------------------------------------------------- a defined guest

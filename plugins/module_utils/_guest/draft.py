@@ -18,7 +18,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import LiveMeta
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.power import ABSENT
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.read import GuestRead, GuestRef
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import define_domain, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan
 
 # buses QEMU can hot-plug a disk on; a disk on any other bus (sata, ide, fdc) is added or removed in the
@@ -55,6 +55,8 @@ class GuestPlan(Plan):
             result["xml"] = xml
         if self.settled is not None:
             result["settled"] = self.settled
+        if self.warnings:
+            result["warnings"] = list(self.warnings)
         return result
 
 
@@ -69,6 +71,8 @@ class Draft:
     ref: GuestRef
     read: GuestRead
     patches: list[tuple[str, Patch]] = field(default_factory=list)
+    validate: bool = False  # define with libvirt's schema check (a patch of XML the typed options did not make)
+    kept: Callable[[str], list[str]] = lambda _xml: []  # what the definition written did not keep (warnings)
 
     def __post_init__(self) -> None:
         self.live_meta = LiveMeta(self.read.live_root)
@@ -111,14 +115,16 @@ class Draft:
             return
         patches = [change for _name, change in self.patches]
         names = ", ".join(sorted({name for name, _change in self.patches}))
-        ref = self.ref
+        ref, validate, kept, plan = self.ref, self.validate, self.kept, self.plan
 
         def redefine() -> None:
             lv = require_libvirt()
             root = ET.fromstring(ref.dom().XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE | lv.VIR_DOMAIN_XML_SECURE))
             for change in patches:
                 change(root)
-            ref.conn.defineXML(gx.to_string(root))
+            define_domain(ref.conn, gx.to_string(root), validate)
+            if validate:  # XML patches: whether libvirt kept them (a default it puts back makes one never settle)
+                plan.warnings.extend(kept(ref.dom().XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE)))
 
         self.plan.add(f"update the persistent definition: {names}", redefine)
         self.plan.definition = self.read.shown(patches)

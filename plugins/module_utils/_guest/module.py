@@ -18,6 +18,8 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._runner import Entry,
 
 def _warn_reboots(module: Any, results: list[dict[str, Any]]) -> None:
     for result in results:
+        for warning in result.pop("warnings", []):
+            module.warn(f"{result['name']}: {warning}")
         if result["reboot_required"]:
             fields = ", ".join(result["reboot_required_fields"])
             module.warn(

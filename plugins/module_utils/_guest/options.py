@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._address import SOURCES as ADDRESS_SOURCES
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import patches
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.rules import (
     MiB,
     cpu_checks,
@@ -171,6 +172,16 @@ PLACEMENT = OptionTable(
     ]
 )
 
+XML_PATCH = OptionTable(
+    [
+        Option("xpath", required=True, normalize=patches.normalize_xpath),
+        Option("state", choices=("present", "absent"), default="present"),
+        Option("element", normalize=patches.fragment),
+        Option("attribute"),
+        Option("value"),
+    ],
+    checks=[patches.patch_checks],
+)
 EVENT_ACTIONS = ("destroy", "restart", "preserve", "rename-restart")
 CRASH_ACTIONS = (*EVENT_ACTIONS, "coredump-destroy", "coredump-restart")
 
@@ -214,6 +225,8 @@ def guest_options() -> list[Option]:
         Option("tpm", type="bool"),
         Option("hostdevs", type="list", elements="str", normalize=lambda items: [pci_address(item) for item in items]),
         Option("watchdog", type="dict", options=WATCHDOG),
+        # applied after every typed option, persistent only (_guest/patches.py)
+        Option("xml_patches", type="list", elements="dict", options=XML_PATCH),
         Option("on_poweroff", choices=EVENT_ACTIONS),
         Option("on_reboot", choices=EVENT_ACTIONS),
         Option("on_crash", choices=CRASH_ACTIONS),

@@ -22,9 +22,17 @@ import copy
 from typing import Any
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import ValidationError
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import definition, devices, lifecycle, power, storage
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import (
+    definition,
+    devices,
+    lifecycle,
+    patches,
+    power,
+    storage,
+)
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.devices import derived_mac
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.draft import Draft, GuestPlan
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import BINDINGS
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.read import GuestRead, GuestRef, HostContext, live_xml
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, Problem
 
@@ -63,6 +71,9 @@ class GuestPlanner:
         devices.check_networks(ref, self.host, want["interfaces"] or [], problems)
         if want["cloud_init"] is not None:
             store.seed = storage.plan_seed(ref, self.host, want["cloud_init"], want["disks"] or [], problems)
+        if want["xml_patches"]:
+            typed = patches.typed_paths(want, ref.name, BINDINGS, self._resolved)
+            problems.extend(patches.conflicts(want["xml_patches"], typed, ref.at))
         if problems:
             raise ValidationError(problems)
         if dom is None:
@@ -86,7 +97,14 @@ class GuestPlanner:
             devices.compare_interfaces(draft, want["interfaces"])
         if store.seed is not None:
             storage.compare_seed(draft, store.seed)
+        if want["xml_patches"]:
+            patches.compare(draft, want["xml_patches"])
         draft.finish()
+
+    def _resolved(self, name: str, value: Any) -> Any:
+        """An option's value as meant on this hypervisor (``virt_type: auto``...)."""
+        field = BINDINGS[name]
+        return field.resolve(self.host, value) if field.resolve is not None else value
 
     def _recreate(self, plan: GuestPlan, dom: Any, store: storage.Storage) -> None:
         """Tear down keeping the volumes, define anew, restore power."""

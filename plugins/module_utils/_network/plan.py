@@ -23,7 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption, ValidationError
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import define_new, find, require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import (
+    define_checked,
+    define_new,
+    find,
+    require_libvirt,
+)
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._network import xml as nx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._network.options import IP, NETWORK_MODULE, RESTART
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
@@ -189,7 +194,13 @@ class NetworkPlanner:
             plan.diff.add("forward", None, want["forward"])
         plan.add(
             f"define network {self.name}",
-            lambda: define_new(self.conn.networkDefineXML, self.conn.networkLookupByName, self.name, xml, "network"),
+            lambda: define_new(
+                lambda text: define_checked(self.conn, "network", text),
+                self.conn.networkLookupByName,
+                self.name,
+                xml,
+                "network",
+            ),
         )
         if self.want["autostart"]:
             plan.add("enable autostart", lambda: self._net().setAutostart(1))
@@ -313,7 +324,7 @@ class NetworkPlanner:
             plan.add("start the network", lambda: self._net().create())
 
     def _define(self, xml: str) -> Callable[[], None]:
-        return lambda: self.conn.networkDefineXML(xml)
+        return lambda: define_checked(self.conn, "network", xml)
 
     def _update_call(self, op: UpdateOp, flags: int) -> Callable[[], None]:
         command = {

@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import (
+    define_checked,
     define_new,
     find,
     is_local_uri,
@@ -113,7 +114,7 @@ class PoolPlanner:
         self.plan.add(
             f"define {shape['type']} pool {self.name}",
             lambda: define_new(
-                lambda text: self.conn.storagePoolDefineXML(text, 0),
+                lambda text: define_checked(self.conn, "pool", text),
                 self.conn.storagePoolLookupByName,
                 self.name,
                 xml,
@@ -167,7 +168,7 @@ class PoolPlanner:
                     )
                 self.plan.add(f"stop pool {self.name}", lambda: self._pool().destroy())
                 active = False
-            self.plan.add(f"redefine pool {self.name}: {fields}", lambda: self.conn.storagePoolDefineXML(xml, 0))
+            self.plan.add(f"redefine pool {self.name}: {fields}", lambda: define_checked(self.conn, "pool", xml))
             if self.want["build"]:
                 self.builds.steps(shape, new=False)
         else:
@@ -255,7 +256,7 @@ class PoolPlanner:
             current = read_pool(ET.tostring(root, encoding="unicode"))
             merged = {key: wanted[key] if wanted[key] is not None else current[key] for key in PERMISSIONS}
             write_permissions(root.find("target"), merged)
-            self.conn.storagePoolDefineXML(ET.tostring(root, encoding="unicode"), 0)
+            define_checked(self.conn, "pool", ET.tostring(root, encoding="unicode"))
             on_disk = active or shape["type"] == "dir"  # a mounted pool's root exists while it is mounted
             if on_disk and self.local and os.path.isdir(target):
                 if wanted["target_owner"] is not None or wanted["target_group"] is not None:

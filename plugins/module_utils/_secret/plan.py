@@ -17,7 +17,7 @@ from typing import Any, Optional
 from xml.sax.saxutils import escape
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsOption, ValidationError
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import require_libvirt
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import define_checked, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._secret.options import USAGE_ELEMENT, value_bytes
@@ -134,7 +134,7 @@ class SecretPlanner:
         xml = secret_xml(want, want["uuid"])
         holder: dict[str, Any] = {}
         self.plan.add(
-            f"define secret {self.plan.name}", lambda: holder.update(secret=self.conn.secretDefineXML(xml, 0))
+            f"define secret {self.plan.name}", lambda: holder.update(secret=define_checked(self.conn, "secret", xml))
         )
         if value is not None:
             self.plan.diff.add("value", before, HIDDEN if created else f"{HIDDEN}, set again", CONTROL)
@@ -177,7 +177,9 @@ class SecretPlanner:
         name = self.plan.name
         if redefine is not None:
             xml, changed = redefine
-            self.plan.add(f"redefine secret {name} ({', '.join(changed)})", lambda: self.conn.secretDefineXML(xml, 0))
+            self.plan.add(
+                f"redefine secret {name} ({', '.join(changed)})", lambda: define_checked(self.conn, "secret", xml)
+            )
         sets = (
             value is not None and current != value and (current is not UNKNOWN or self.want["update_value"] == "always")
         )

@@ -4,8 +4,8 @@
 
 ``BINDINGS`` is in writing order (a new definition is a skeleton plus every binding's ``write``; an update
 applies the changed ones in the same order). The device lists (``COLLECTIONS``) are planned by
-``_guest/devices.py`` and ``_guest/storage.py``; every other option that is not ``control`` has a binding here,
-and a unit test holds the table and this mapping to each other.
+``_guest/devices.py`` and ``_guest/storage.py``, the XML patches by ``_guest/patches.py``; every other option
+that is not ``control`` has a binding here, and a unit test holds the table and this mapping to each other.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields.field import Field, LiveMeta
 
 BINDINGS: dict[str, Field] = {**system.FIELDS, **compute.FIELDS, **devices.FIELDS, **system.EVENTS, **system.STATE}
-COLLECTIONS = ("disks", "interfaces", "cloud_init")
+COLLECTIONS = ("disks", "interfaces", "cloud_init", "xml_patches")
 
 __all__ = ["BINDINGS", "COLLECTIONS", "Field", "LiveMeta", "read_values"]
 

@@ -274,6 +274,12 @@ class FakeConn:
     def networkDefineXML(self, xml: str) -> None:  # noqa: N802 - libvirt's name
         self.defined.append(xml)
 
+    def networkDefineXMLFlags(self, xml: str, _flags: int) -> None:  # noqa: N802 - libvirt's name
+        self.networkDefineXML(xml)
+
+    def getLibVersion(self) -> int:  # noqa: N802 - libvirt's name
+        return 9_000_000  # the libvirtd this fake answers like
+
 
 def plan_for(net: FakeNetwork, **raw: Any) -> tuple[NetworkPlan, FakeConn]:
     values, problems = NETWORK_MODULE.validate({"name": "lab", **raw})
