@@ -51,6 +51,9 @@ subprocess.check_call([sys.executable, "-m", "pip", "install", *args])
 PY
 fi
 
+# 4b. the documentation site's own tools (scripts/docs.sh builds the site; a static test opens it)
+"$here/docs.sh" --tools-only
+
 # 5. this machine as a hypervisor, through the host role (prints only what it changed)
 say "this machine as a hypervisor: playbooks/hypervisors.yml (host role)"
 ANSIBLE_DISPLAY_OK_HOSTS=false ANSIBLE_DISPLAY_SKIPPED_HOSTS=false hypervisor --diff
