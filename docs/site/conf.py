@@ -51,7 +51,7 @@ def ansible_reference(_app: Any, _env: Any, node: Any, contnode: Any) -> Any:
     elif target.startswith("ansible_collections.") and not target.startswith("ansible_collections.kvmfleet."):
         parts = target.split(".")  # ansible_collections.ansible.builtin.copy_module
         if len(parts) >= 4:
-            uri = f"{ANSIBLE_DOCS}collections/{parts[1]}/{parts[2]}/{'.'.join(parts[3:]).split('__')[0]}.html"
+            uri = f"{ANSIBLE_DOCS}collections/{parts[1]}/{parts[2]}/{'.'.join(parts[3:]).split('__', maxsplit=1)[0]}.html"
     if uri is None:
         return None
     link = nodes.reference("", "", internal=False, refuri=uri)

@@ -380,7 +380,9 @@ options:
         type: str
         required: true
       state:
-        description: V(present) - as O(xml_patches[].element), O(xml_patches[].attribute) and O(xml_patches[].value) say; V(absent) - no element matches (or, with O(xml_patches[].attribute), none has that attribute).
+        description:
+          - V(present) - as O(xml_patches[].element), O(xml_patches[].attribute) and O(xml_patches[].value) say.
+          - V(absent) - no element matches (or, with O(xml_patches[].attribute), none has that attribute).
         type: str
         choices: [present, absent]
         default: present
