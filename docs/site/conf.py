@@ -15,7 +15,7 @@ from typing import Any
 from docutils import nodes
 
 project = "kvmfleet.kvm"
-copyright = "kvmfleet maintainers"  # noqa: A001 - Sphinx's name
+copyright = "kvmfleet maintainers"  # Sphinx's name for it
 title = "kvmfleet.kvm documentation"
 html_short_title = "kvmfleet.kvm"
 extensions = ["sphinx_antsibull_ext", "myst_parser"]
@@ -51,7 +51,8 @@ def ansible_reference(_app: Any, _env: Any, node: Any, contnode: Any) -> Any:
     elif target.startswith("ansible_collections.") and not target.startswith("ansible_collections.kvmfleet."):
         parts = target.split(".")  # ansible_collections.ansible.builtin.copy_module
         if len(parts) >= 4:
-            uri = f"{ANSIBLE_DOCS}collections/{parts[1]}/{parts[2]}/{'.'.join(parts[3:]).split('__', maxsplit=1)[0]}.html"
+            page = ".".join(parts[3:]).split("__", maxsplit=1)[0]
+            uri = f"{ANSIBLE_DOCS}collections/{parts[1]}/{parts[2]}/{page}.html"
     if uri is None:
         return None
     link = nodes.reference("", "", internal=False, refuri=uri)
