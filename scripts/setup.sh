@@ -35,12 +35,36 @@ if [ "$(cat /etc/containers/containers.conf 2>/dev/null)" != "$containers_conf" 
     printf '%s\n' "$containers_conf" | $SUDO tee /etc/containers/containers.conf >/dev/null
 fi
 
-# 4. ansible-test offline: its pip bootstrap script is replaced by one that uses ensurepip
-pip_version=$(grep -oP "pip='\K[0-9.]+" "$("$KVMFLEET_VENV/bin/python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py" | head -n 1)
-get_pip="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
-if [ ! -f "$get_pip" ]; then
-    mkdir -p "$(dirname "$get_pip")"
-    cat > "$get_pip" <<'PY'
+# 4. the other ansible-core versions the collection claims (tests/matrix.txt): a virtual environment each,
+# with what the unit tests need (tests/static/test_matrix.py runs them there, and ansible-test sanity)
+matrix_python() {  # PYTHON-VERSION: its interpreter (python3 if it is that version, else python3.X, else pyenv's)
+    local want=$1 candidate
+    for candidate in python3 "python$want" "$HOME"/.pyenv/versions/"$want".*/bin/python; do
+        if command -v "$candidate" >/dev/null && [ "$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = "$want" ]; then
+            command -v "$candidate"
+            return
+        fi
+    done
+    say "no Python $want for the ansible-core version matrix (tests/matrix.txt): install it (python$want, or pyenv)" >&2
+    return 1
+}
+grep -v '^#' "$KVMFLEET_ROOT/tests/matrix.txt" | while read -r core python; do
+    venv=$KVMFLEET_CACHE/matrix/$core
+    if [ ! -x "$venv/bin/ansible-test" ]; then
+        say "creating $venv (ansible-core $core on Python $python)"
+        mapfile -t pins < <(grep -E '^(pytest|libvirt-python|jsonschema)==' "$KVMFLEET_ROOT/requirements-dev.txt")
+        "$(matrix_python "$python")" -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check "ansible-core==$core" "${pins[@]}"
+    fi
+done
+
+# 4a. ansible-test offline: its pip bootstrap script (each version's) is replaced by one that uses ensurepip
+for venv in "$KVMFLEET_VENV" "$KVMFLEET_CACHE"/matrix/*; do
+    pip_version=$(grep -oP "pip='\K[0-9.]+" "$("$venv/bin/python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py" | head -n 1)
+    get_pip="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+    if [ ! -f "$get_pip" ]; then
+        mkdir -p "$(dirname "$get_pip")"
+        cat > "$get_pip" <<'PY'
 """Offline stand-in for get-pip.py (written by kvmfleet scripts/setup.sh): ensurepip, then pip install."""
 import subprocess
 import sys
@@ -49,7 +73,8 @@ args = [arg for arg in sys.argv[1:] if arg not in ("--no-setuptools", "--no-whee
 subprocess.check_call([sys.executable, "-m", "ensurepip", "--default-pip"])
 subprocess.check_call([sys.executable, "-m", "pip", "install", *args])
 PY
-fi
+    fi
+done
 
 # 4b. the documentation site's own tools (scripts/docs.sh builds the site; a static test opens it)
 "$here/docs.sh" --tools-only

@@ -469,3 +469,26 @@ def drawn_pixels(png: bytes) -> int:
 
     with Image.open(io.BytesIO(png)) as image:
         return sum(image.convert("L").histogram()[:235])
+
+
+# ---------------------------------------------------------------------------------------------- module arguments
+
+
+@contextlib.contextmanager
+def module_args(args: dict[str, Any]) -> Iterator[None]:
+    """A module's arguments for a test that runs its main() in this process: ansible-core's own helper where
+    it has one (2.19 and later), else the arguments where AnsibleModule reads them (2.17, 2.18)."""
+    try:
+        from ansible.module_utils.testing import patch_module_args
+    except ImportError:
+        from ansible.module_utils import basic
+
+        saved = basic._ANSIBLE_ARGS
+        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = saved
+        return
+    with patch_module_args(args):
+        yield

@@ -26,14 +26,8 @@ extends_documentation_fragment:
   - kvmfleet.kvm.attributes
   - kvmfleet.kvm.attributes.action
   - kvmfleet.kvm.attributes.converge
+  - kvmfleet.kvm.items.guests
 options:
-  guests:
-    description:
-      - The guests. Each item takes every option of M(kvmfleet.kvm.guest) except O(uri) (O(kvmfleet.kvm.guest#module:name) is required).
-      - Secrets in the items and in O(defaults) (C(cloud_init.user_data), C(graphics.password)) are never shown in output.
-    type: list
-    elements: dict
-    required: true
   defaults:
     description:
       - Options applied to every guest that does not set them itself. Item keys win; dictionary

@@ -23,14 +23,7 @@ extends_documentation_fragment:
   - kvmfleet.kvm.attributes
   - kvmfleet.kvm.attributes.action
   - kvmfleet.kvm.attributes.converge
-options:
-  pools:
-    description:
-      - The pools. Each item takes every option of M(kvmfleet.kvm.pool) except O(uri)
-        (O(kvmfleet.kvm.pool#module:name) is required; names must be unique).
-    type: list
-    elements: dict
-    required: true
+  - kvmfleet.kvm.items.pools
 seealso:
   - module: kvmfleet.kvm.pool
 """

@@ -1,6 +1,12 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The work of ``kvmfleet.kvm.host_bridges``: check, compare, and apply through the agent.
+"""Resource layer for ``host_bridges``: the host's Linux bridges and VLANs, persisted with its network stack.
+
+``options.py`` is the table and the checks, ``render.py`` what each backend's files say, ``host.py`` what
+is installed and running, ``agent.py`` the on-host script that switches with an armed rollback, and
+``module.py`` the module's work. No libvirt is needed.
+
+The work of ``kvmfleet.kvm.host_bridges``: check, compare, and apply through the agent.
 
 Every value is checked against the others and the host's interfaces before anything is touched. The
 configuration is rendered in memory and compared with the installed files and with what runs (ports in

@@ -17,7 +17,8 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import NeedsO
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import devices, patches, power, storage
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.draft import Draft, GuestPlan
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import BINDINGS, Field
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields.bindings import BINDINGS
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields.field import Field
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.read import (
     SEED_HASH,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import LiveMeta
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields.field import LiveMeta
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.power import ABSENT
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.read import GuestRead, GuestRef
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import define_domain, require_libvirt

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils import _address
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import read_values
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields.bindings import read_values
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect, require_libvirt
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
     CONTROL,

@@ -32,7 +32,7 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import (
 )
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.devices import derived_mac
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.draft import Draft, GuestPlan
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import BINDINGS
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields.bindings import BINDINGS
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.read import GuestRead, GuestRef, HostContext, live_xml
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, Problem
 

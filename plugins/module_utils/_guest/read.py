@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import read_values
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields.bindings import read_values
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._host import judge_kvm, local_kvm_facts, parse_capabilities
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import find, is_local_uri, require_libvirt
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import read_values
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields.bindings import read_values
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._host import parse_capabilities
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor import record as rec
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._hypervisor.capacity import read_capacity

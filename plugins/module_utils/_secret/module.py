@@ -1,6 +1,9 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The ``secret`` module's entry: plan the task, run it unless in check mode, the secret's facts out."""
+"""libvirt secrets (the ``secret`` module): ``options.py`` the table, ``plan.py`` the plan, ``module.py`` the entry.
+
+The ``secret`` module's entry: plan the task, run it unless in check mode, the secret's facts out.
+"""
 
 from __future__ import annotations
 

@@ -15,8 +15,9 @@ import pytest
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, NeedsOption, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest import xml as gx
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import BINDINGS, compute, system
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import compute, system
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import devices as fdevices
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields.bindings import BINDINGS
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.module import GUESTS_ENTRY
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST, merge_defaults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import (

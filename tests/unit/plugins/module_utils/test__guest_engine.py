@@ -9,7 +9,7 @@ from typing import Any
 import libvirt
 import pytest
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields import BINDINGS, COLLECTIONS
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.fields.bindings import BINDINGS, COLLECTIONS
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.plan import GuestPlanner, HostContext
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.runner import converge, execute

@@ -6,8 +6,8 @@ import json
 from collections import Counter
 from typing import Any
 
+import kvmtest
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils import _address
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.info import describe, read_guests
@@ -153,7 +153,7 @@ def test_arp_on_a_local_hypervisor_is_one_read_for_every_guest(test_conn: Any, m
 
 
 def run(args: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
+    with kvmtest.module_args(args), pytest.raises(SystemExit):
         guest_info.main()
     return json.loads(capsys.readouterr().out)
 

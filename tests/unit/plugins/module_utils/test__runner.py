@@ -7,8 +7,8 @@ import threading
 import time
 from typing import Any
 
+import kvmtest
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils import _libvirt, _runner
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import ChangedUnderRun, KvmFleetError
@@ -27,7 +27,7 @@ TEST_URI = "test:///default"
 
 
 def as_module(entry: Entry, args: dict[str, Any], capsys: pytest.CaptureFixture[str], check: bool) -> dict[str, Any]:
-    with patch_module_args({**args, "_ansible_check_mode": check}), pytest.raises(SystemExit):
+    with kvmtest.module_args({**args, "_ansible_check_mode": check}), pytest.raises(SystemExit):
         run_entry(entry)
     return json.loads(capsys.readouterr().out)
 

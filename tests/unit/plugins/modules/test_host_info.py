@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import kvmtest
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils import _runner
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._host_info import version_string
@@ -14,7 +14,7 @@ from ansible_collections.kvmfleet.kvm.plugins.modules import host_info
 
 
 def run_module(args: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
+    with kvmtest.module_args(args), pytest.raises(SystemExit):
         host_info.main()
     return json.loads(capsys.readouterr().out)
 
