@@ -4,23 +4,34 @@ defaults), so neither can drift from the code."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from ansible_collections.kvmfleet.kvm.plugins.doc_fragments import items
+from ansible_collections.kvmfleet.kvm.plugins.doc_fragments.items import ModuleDocFragment
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import OptionTable
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool.options import POOL
 
 TYPES = {"size": "raw"}
+SCRIPT = Path(__file__).resolve().parents[4] / "scripts/item_docs.py"
+_SPEC = importlib.util.spec_from_file_location("item_docs", SCRIPT)
+assert _SPEC is not None and _SPEC.loader is not None
+items = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(items)
+
+
+def test_the_fragment_is_what_the_script_writes_now() -> None:
+    assert items.FRAGMENT.read_text(encoding="utf-8") == items.render(), "run: python scripts/item_docs.py"
 
 
 @pytest.mark.parametrize(("fragment", "module", "option"), [("GUESTS", "guest", "guests"), ("POOLS", "pool", "pools")])
 def test_items_take_the_one_object_modules_documentation(fragment: str, module: str, option: str) -> None:
-    nested = yaml.safe_load(getattr(items.ModuleDocFragment, fragment))["options"][option]
+    nested = yaml.safe_load(getattr(ModuleDocFragment, fragment))["options"][option]
     own = items._documented(module)["options"]
     assert set(nested["suboptions"]) == set(own) - set(items.CONNECTION)
     text = yaml.safe_dump(nested)
