@@ -242,7 +242,19 @@ class Fetcher:
                     f"client_cert: {host} asks for a TLS client certificate ({reason.reason}); set client_cert "
                     "and client_key"
                 )
-            return FetchFailed(f"client_cert: {host} refused the client certificate {cert} ({reason.reason})")
+            return FetchFailed(f"client_cert: the client certificate {cert} was refused by {host} ({reason.reason})")
+        if isinstance(reason, (ssl.SSLEOFError, ConnectionResetError)) and urlsplit(url).scheme == "https":
+            # a TLS 1.3 server checks the client's certificate after the handshake, and may just hang up
+            cert = self.values.get("client_cert")
+            if cert is None:
+                return FetchFailed(
+                    f"client_cert: {host} closed the TLS connection ({reason}), as a server that wants a TLS client "
+                    "certificate does; set client_cert and client_key"
+                )
+            return FetchFailed(
+                f"client_cert: the client certificate {cert} was not accepted: {host} closed the TLS connection "
+                f"({reason})"
+            )
         if isinstance(reason, (socket.timeout, TimeoutError)):
             return FetchFailed(f"timeout: {shown} did not answer within {self._get('timeout', 60)} s")
         if isinstance(exc, MissingModuleError):

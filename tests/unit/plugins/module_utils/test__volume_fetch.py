@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from ansible.module_utils.urls import MissingModuleError, url_argument_spec
 
+from ansible_collections.kvmfleet.kvm.plugins.module_utils import _progress
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import connect
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import expand, ops, transfer
@@ -198,8 +199,15 @@ def alert(name: str) -> ssl.SSLError:
             {"client_cert": "/c.pem"},
             alert("TLSV1_ALERT_UNKNOWN_CA"),
             "client_cert",
-            "refused the client certificate /c.pem",
+            "the client certificate /c.pem was refused by h",
         ),
+        (
+            {"client_cert": "/c.pem"},
+            ssl.SSLEOFError(8, "EOF occurred in violation of protocol"),
+            "client_cert",
+            "the client certificate /c.pem was not accepted: h closed the TLS connection",
+        ),
+        ({}, ConnectionResetError(104, "reset"), "client_cert", "closed the TLS connection ([Errno 104] reset), as a"),
         ({}, urllib.error.URLError(TimeoutError("timed out")), "timeout", "did not answer within 60 s"),
         ({}, MissingModuleError("Failed to import gssapi", None), "use_gssapi", "gssapi"),
         ({}, urllib.error.URLError(ConnectionRefusedError(111, "refused")), "url", "cannot fetch https://h/x"),
@@ -272,6 +280,24 @@ def test_suffix_or_option_chooses_the_decompressor(file_name: str, decompress: s
 )
 def test_cache_name_drops_the_compression_suffix(source: dict[str, Any], name: str) -> None:
     assert cache_name({"url": None, "src": None, "checksum": SHA, **source}) == name
+
+
+def test_progress_of_a_decompressing_copy_shows_no_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_progress, "INTERVAL", 0.0)  # every chunk
+    seen: list[str] = []
+    packed = lzma.compress(secrets.token_bytes(ops.CHUNK) + bytes(2 * ops.CHUNK), preset=0)
+    target = os.open(tmp_path / "t", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with _progress.reporting(lambda message, stage: seen.append(message)):
+            transfer.copy_hashed(
+                io.BytesIO(packed), target, "sha256", len(packed), "https://u:s3cret@h/x.xz", expand="xz"
+            )
+    finally:
+        os.close(target)
+    assert seen[0] == "importing https://h/x.xz" and len(seen) > 2
+    assert seen[-1].startswith(f"importing https://h/x.xz: {len(packed) / 2**20:.0f} of ") and "s3cret" not in "".join(
+        seen
+    )
 
 
 def test_a_missing_tool_names_the_option_and_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
