@@ -112,12 +112,14 @@ class _Compressed(io.RawIOBase):
         return view
 
     def readinto(self, buffer: Any) -> int:
-        if (self.view is None or self.offset >= len(self.view)) and self.next_view() is None:
-            return 0
-        assert self.view is not None
+        view = self.view
+        if view is None or self.offset >= len(view):
+            view = self.next_view()
+            if view is None:
+                return 0
         target = memoryview(buffer).cast("B")
-        count = min(len(target), len(self.view) - self.offset)
-        target[:count] = self.view[self.offset : self.offset + count]
+        count = min(len(target), len(view) - self.offset)
+        target[:count] = view[self.offset : self.offset + count]
         self.offset += count
         return count
 
@@ -147,8 +149,7 @@ class _Tool(io.RawIOBase):
         self.feeder.start()
 
     def _feed(self) -> None:
-        stdin = self.proc.stdin
-        assert stdin is not None
+        stdin: Any = self.proc.stdin  # a pipe: Popen made it
         try:
             while (view := self.compressed.next_view()) is not None:
                 written = 0
@@ -166,8 +167,7 @@ class _Tool(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        stdout = self.proc.stdout
-        assert stdout is not None
+        stdout: Any = self.proc.stdout  # a pipe: Popen made it
         count = stdout.readinto(buffer)
         if count:
             return count
