@@ -313,6 +313,27 @@ def test_gz_image_over_https_with_a_client_certificate_and_validate_certs_false(
     assert pki["passphrase"] not in output(again) and token not in output(again)
 
 
+def test_a_compressed_controller_file_with_a_checksum_file_url(
+    triad, files: dict[str, Any], dir_pool: dict[str, str]
+) -> None:
+    """src on the controller (through the action plugin), gzip, the checksum from a file:// SHA256SUMS."""
+    root, path = files["root"], Path(dir_pool["path"])
+    options = {
+        "pool": dir_pool["name"],
+        "src": str(root / "data.img.gz"),
+        "checksum": f"sha256:file://{root}/SHA256SUMS",
+    }
+    name = f"data-sha256-{files['packed']['data.img.gz'][:16]}.img"
+
+    _check, apply, _recheck, _reapply = triad(task(**options))
+
+    assert apply["name"] == name and apply["src"] == options["src"]
+    assert apply["actions"] == [
+        f"import file data.img.gz as volume {name} (sha256 verified, decompressed from gzip, written into {path})"
+    ]
+    assert [p.name for p in path.iterdir()] == [name] and sha256_of(path / name) == files["image"]["data.img.gz"]
+
+
 def test_use_proxy_sends_the_request_through_the_proxy_of_the_environment_or_not(
     fresh: dict[str, Any], files: dict[str, Any], dir_pool: dict[str, str], prefix: str
 ) -> None:
@@ -357,12 +378,18 @@ def test_a_wrong_password_fails_naming_it_and_leaves_no_volume(
         for check in (True, False)
     ]
 
+    # the credentials in the URL: shown without them, the password hidden where the URL itself is shown
+    in_url = server.url.replace("https://", f"https://{USER}:{wrong}@")
+    by_url = run_one(play_vars, url=f"{in_url}/disk.qcow2.xz", checksum=f"sha256:{files['packed']['disk.qcow2.xz']}",
+                     pool=dir_pool["name"], ca_path=pki["ca"])  # fmt: skip
+
     message = f"url_password: {server.url}/disk.qcow2.xz refused the credentials of user {USER} (HTTP 401 Unauthorized)"
+    assert by_url.result("t")["failed"] and by_url.result("t")["msg"] == message
     assert by_digest.result("t")["failed"] and by_digest.result("t")["msg"] == message
     for run in by_file:
         assert run.result("t")["failed"] and run.result("t")["msg"] == message.replace("disk.qcow2.xz", "SHA256SUMS")
     assert volumes(dir_pool["name"]) == [] and list(Path(dir_pool["path"]).iterdir()) == []
-    assert wrong not in output(by_digest, *by_file)
+    assert wrong not in output(by_digest, by_url, *by_file)
 
 
 def test_bad_url_inputs_name_their_field_and_change_nothing(
