@@ -230,10 +230,15 @@ class Fetcher:
                 )
             return FetchFailed(f"{field}: cannot fetch {shown}: HTTP {exc.code} {exc.reason}", status=exc.code)
         if isinstance(reason, ssl.SSLCertVerificationError):
-            blame = "ca_path" if self.values.get("ca_path") else "validate_certs"
+            if self.values.get("ca_path"):
+                return FetchFailed(
+                    f"ca_path: the TLS certificate of {host} was not verified ({reason.verify_message}) with the CA "
+                    f"certificates of {self.values['ca_path']}; give the CA that signed it, or set validate_certs: "
+                    "false"
+                )
             return FetchFailed(
-                f"{blame}: the TLS certificate of {host} was not verified ({reason.verify_message}); give the CA "
-                "that signed it with ca_path, or set validate_certs: false"
+                f"validate_certs: the TLS certificate of {host} was not verified ({reason.verify_message}); give the "
+                "CA that signed it with ca_path, or set validate_certs: false"
             )
         if isinstance(reason, ssl.SSLError) and any(alert in str(reason) for alert in _CLIENT_CERT_ALERTS):
             cert = self.values.get("client_cert")

@@ -193,7 +193,7 @@ def alert(name: str) -> ssl.SSLError:
         ({}, http_error(407, "Proxy Authentication Required"), "use_proxy", "the proxy asks for credentials"),
         ({}, http_error(404, "Not Found"), "url", "cannot fetch https://h/x: HTTP 404 Not Found"),
         ({}, urllib.error.URLError(verify_error()), "validate_certs", "self-signed certificate in certificate"),
-        ({"ca_path": "/ca.pem"}, urllib.error.URLError(verify_error()), "ca_path", "give the CA that signed it"),
+        ({"ca_path": "/ca.pem"}, urllib.error.URLError(verify_error()), "ca_path", "with the CA certificates of /ca"),
         ({}, alert("TLSV13_ALERT_CERTIFICATE_REQUIRED"), "client_cert", "asks for a TLS client certificate"),
         (
             {"client_cert": "/c.pem"},
