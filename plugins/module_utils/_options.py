@@ -38,6 +38,10 @@ UNORDERED = "unordered"  # lists whose order does not matter
 IGNORE = "ignore"  # never compared (write-only, e.g. secrets libvirt does not return)
 
 
+# the option names ansible-test's validate-modules takes for secrets unless no_log is set either way
+_LOOKS_SECRET = re.compile(r"pass(?!ive)|secret|token|key", re.IGNORECASE)
+
+
 class OptionError(ValueError):
     """Raised by a normaliser: the message without the field path, which the table adds."""
 
@@ -94,7 +98,7 @@ class Option:
             spec["required"] = True
         if self.no_log:
             spec["no_log"] = True
-        elif self.options is None and any(word in self.name for word in ("password", "passphrase", "secret")):
+        elif self.options is None and _LOOKS_SECRET.search(self.name):  # not a secret, though its name says so
             spec["no_log"] = False
         if self.aliases:
             spec["aliases"] = list(self.aliases)

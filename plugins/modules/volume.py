@@ -34,7 +34,28 @@ description:
     next import of the same name removes the hidden leftovers nobody writes to any more.
   - Base-image cache - an import without O(name) is named after the image and its checksum
     (C(debian-12-genericcloud-amd64-sha256-0123456789abcdef.qcow2)), so the same URL and checksum are
-    fetched once per pool and a new checksum makes a new volume.
+    fetched once per pool and a new checksum makes a new volume. With a checksum file (O(checksum) as
+    C(sha256:URL)) the name carries the digest found in it, so that file is read on every run of an
+    import without O(name) (it is small; the image is fetched only when its volume is missing).
+  - Compressed images - a source whose name ends in C(.xz), C(.gz), C(.bz2) or C(.zst) is decompressed
+    on the way (see O(decompress)); the volume holds the decompressed image, and a name made for it
+    drops the compression suffix (C(disk.qcow2.xz) becomes C(disk-sha256-0123456789abcdef.qcow2)). The
+    checksum is that of the file as fetched, the compressed file, as with M(ansible.builtin.get_url)
+    and the C(SHA256SUMS) files published next to compressed images. Its size is known only at the
+    end, so the free-space check before a direct write is skipped (a pool that fills fails naming
+    the pool) and a stream import writes the decompressed image to a temporary file first (see
+    O(tmp_dir)).
+  - URLs are fetched with Ansible's URL options, as M(ansible.builtin.get_url) takes them
+    (O(url_username), O(url_password), O(force_basic_auth), O(validate_certs), O(ca_path),
+    O(client_cert), O(client_key), O(use_proxy), O(use_netrc), O(use_gssapi), O(http_agent),
+    O(url_headers), O(timeout)), for O(url) and for a checksum file's URL alike. A failure starts with
+    the option it is about - O(url_password) for credentials the server refused, O(ca_path) or
+    O(validate_certs) for a certificate that was not verified, O(client_cert) for a server that wants
+    (another) client certificate, O(checksum) for a checksum file without the image; problems found before the
+    import (a checksum file without a line for the image, TLS files that cannot be used, a missing
+    C(zstd) tool) fail in check mode too, before anything is touched. Passwords, passphrases and
+    headers are not logged; a password in a URL is hidden like them, and messages show URLs without
+    their credentials.
   - An import with O(name) is keyed by the name alone - when a volume of that name exists, nothing is
     fetched and the volume is kept as it is, also when O(checksum) or O(url) changed (the checksum of
     an existing volume is not recorded, and hashing it would read the whole image on every run). To
@@ -94,7 +115,11 @@ options:
     description: Create the volume as a full copy of this volume of O(pool).
     type: str
   url:
-    description: Import the image from this C(http), C(https), C(ftp) or C(file) URL, fetched by the host that runs the module.
+    description:
+      - Import the image from this C(http), C(https), C(ftp) or C(file) URL, fetched by the host that runs
+        the module with the URL options below.
+      - Credentials in the URL (C(https://user:password@host/...)) are used when O(url_username) is not
+        set, and never shown.
     type: str
   src:
     description:
@@ -111,19 +136,94 @@ options:
   checksum:
     description:
       - Checksum of the image to import, as C(algorithm:hex digest) with algorithm V(sha256) or
-        V(sha512). Required with O(url) and O(src); the algorithm is never guessed.
+        V(sha512), or as C(algorithm:URL) of a checksum file (M(ansible.builtin.get_url)'s form, such
+        as V(sha512:https://cloud.debian.org/images/cloud/bookworm/latest/SHA512SUMS)).
+        Required with O(url) and O(src); the algorithm is never guessed.
+      - A checksum file is fetched with the same URL options as O(url). The digest is taken from the
+        line for the image's file name (the last part of O(url)'s path, or of O(src)) - C(HASH  name)
+        and C(HASH *name) (C(sha256sum)'s text and binary forms), C(HASH name), or BSD's
+        C(SHA256 (name) = HASH); comments and PGP signature lines are skipped; a file holding one
+        digest and nothing else is that digest. No such line fails naming O(checksum), before anything
+        is touched.
+      - The checksum is that of the file as fetched - for a compressed image, the compressed file (see
+        O(decompress)).
       - Verified when the image is fetched. An existing volume of O(name) is not compared with it
         (see the description - a new checksum with the same O(name) keeps the old image).
     type: str
+  decompress:
+    description:
+      - Whether and how the fetched file is decompressed into the volume.
+      - V(auto) - by the suffix of O(url)'s path or of O(src) - C(.xz), C(.gz), C(.bz2) or C(.zst); any
+        other file is imported as it is.
+      - V(none) - the file is imported as it is, whatever its name.
+      - V(xz), V(gz), V(bz2), V(zst) - the file is in that format, whatever its name.
+      - xz, gzip and bzip2 are decompressed by Python's standard library; zstd by the C(zstd) tool, which
+        must be installed on the host that runs the module (a missing tool fails naming this option and
+        the package to install, before anything is touched). Data that is not valid for the format, or
+        that ends early, fails naming this option and keeps nothing.
+    type: str
+    choices: [auto, none, xz, gz, bz2, zst]
+    default: auto
+  url_username:
+    description:
+      - The user name for HTTP basic or digest authentication (and for GSSAPI) with O(url) and a checksum
+        file's URL.
+    type: str
+  url_password:
+    description: The password of O(url_username). Not logged.
+    type: str
+  force_basic_auth:
+    description:
+      - Send the basic authentication header with the first request, instead of only after the server
+        answered HTTP 401 (some servers never ask).
+    type: bool
+    default: false
   url_headers:
-    description: HTTP headers for O(url), such as an C(Authorization) header. Not logged.
+    description: HTTP headers for O(url) and a checksum file's URL, such as an C(Authorization) header. Not logged.
     type: dict
+    aliases: [headers]
   validate_certs:
-    description: Verify the TLS certificate of an C(https) O(url).
+    description: Verify the TLS certificate of an C(https) URL (O(url) and a checksum file's URL).
     type: bool
     default: true
+  ca_path:
+    description:
+      - Absolute path on the host that runs the module of a PEM file of CA certificates that verify the
+        server's certificate, instead of the system's.
+    type: str
+  client_cert:
+    description:
+      - Absolute path on the host that runs the module of a PEM client certificate for TLS client
+        authentication (it may hold the key too).
+    type: str
+  client_key:
+    description: Absolute path on the host that runs the module of the PEM key of O(client_cert), when it is not in that file.
+    type: str
+  client_key_passphrase:
+    description:
+      - The passphrase of an encrypted client key. Not logged. An encrypted key without it fails naming
+        this option (it is never asked for on a terminal).
+    type: str
+  use_proxy:
+    description:
+      - Use the proxy set in the environment of the module (C(https_proxy), C(http_proxy), C(no_proxy)).
+        V(false) connects directly.
+    type: bool
+    default: true
+  use_netrc:
+    description: Use credentials for the URL's host from C(~/.netrc) (or C($NETRC)) when no others are given.
+    type: bool
+    default: true
+  use_gssapi:
+    description: Authenticate with GSSAPI (Kerberos); needs the C(gssapi) Python library on the host that runs the module.
+    type: bool
+    default: false
+  http_agent:
+    description: The C(User-Agent) header.
+    type: str
+    default: ansible-httpget
   timeout:
-    description: Seconds to wait for the O(url) server to answer or to send more data.
+    description: Seconds to wait for the server of O(url) or of a checksum file to answer or to send more data.
     type: int
     default: 60
   transfer:
@@ -138,6 +238,7 @@ options:
     description:
       - Absolute path of the directory on the host that runs the module where a stream import whose
         length is not known in advance (no C(Content-Length)) is staged before its upload.
+        A compressed image is staged there too, decompressed, whatever its length.
         Default - the module's temporary directory (Ansible's remote C(tmp)), or the system's temporary
         directory when the module runs in the worker process (see the C(action) attribute).
     type: str
@@ -195,6 +296,26 @@ EXAMPLES = r"""
     format: raw
     capacity: 100GiB
 
+- name: Fetch a compressed image behind basic auth, verified by the SHA256SUMS file next to it
+  kvmfleet.kvm.volume:
+    pool: images
+    url: https://images.example.com/appliance/appliance-2.4.qcow2.xz
+    checksum: sha256:https://images.example.com/appliance/SHA256SUMS
+    url_username: deploy
+    url_password: "{{ vault_images_password }}"
+    ca_path: /etc/pki/internal-ca.pem
+  register: appliance  # appliance.name - appliance-2.4-sha256-<16 hex>.qcow2, decompressed
+
+- name: Fetch an image from a server that wants a TLS client certificate
+  kvmfleet.kvm.volume:
+    pool: images
+    name: golden.raw
+    url: https://images.example.com/golden.raw.zst
+    checksum: "sha512:{{ golden_sha512 }}"
+    client_cert: /etc/kvmfleet/client.pem
+    client_key: /etc/kvmfleet/client.key
+    client_key_passphrase: "{{ vault_client_key_passphrase }}"
+
 - name: Import an image that sits next to the playbook (copied to the hypervisor first)
   kvmfleet.kvm.volume:
     pool: images
@@ -242,7 +363,9 @@ format:
   type: str
   sample: qcow2
 checksum:
-  description: The declared checksum of an imported image.
+  description:
+    - The checksum of an imported image, C(algorithm:hex digest) - for a checksum given as a URL, the
+      digest read from that file (as given when the volume of O(name) exists and nothing was read).
   returned: for imports
   type: str
   sample: sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08

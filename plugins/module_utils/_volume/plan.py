@@ -6,7 +6,13 @@ An existing volume is compared on what the user set: a larger capacity grows it 
 one is refused, and a different format or backing image is refused with what would have to happen
 (these cannot change in place). Imports are keyed by the volume name; without ``name`` the name
 carries the checksum (``<image>-sha256-<16 hex>.<ext>``), so the same URL and checksum are fetched
-once per pool and a new checksum means a new volume (the base-image cache).
+once per pool and a new checksum means a new volume (the base-image cache). A checksum given as the URL
+of a checksum file is resolved to its digest first (the name carries the real digest); a compressed
+image's name drops the compression suffix (``disk.qcow2.xz`` -> ``disk-sha256-<16 hex>.qcow2``).
+
+Before an import is planned, what it needs is checked (in check mode too): the checksum file's line
+for the image, the TLS files and passphrase, the tool a compression format needs. Each failure names
+its option, and nothing has been touched.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ import contextlib
 import os
 import re
 from typing import Any, Optional
-from urllib.parse import unquote, urlsplit
 
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError, ValidationError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._libvirt import is_local_uri, require_libvirt
@@ -23,17 +28,26 @@ from ansible_collections.kvmfleet.kvm.plugins.module_utils._locks import turns
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import CONTROL, LIVE
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._plan import Plan
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool_facts import DIRECTORY_TYPES, pool_facts
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._progress import shown_source
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._units import format_size
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops, transfer
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import expand, ops, transfer
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.fetch import Fetcher
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.options import source_file_name
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 _IMAGE_EXT = (".qcow2", ".img", ".raw", ".iso")
 
 
+def compression(values: dict[str, Any]) -> Optional[str]:
+    """The compression format an import decompresses (by the source's suffix, or ``decompress``), or None."""
+    return expand.detect(source_file_name(values), values.get("decompress") or "auto")
+
+
 def cache_name(values: dict[str, Any]) -> str:
-    """The name of an imported volume without ``name``: the image's file name with the checksum in it."""
-    source = unquote(urlsplit(values["url"]).path) if values["url"] else values["src"]
-    base = _UNSAFE.sub("-", os.path.basename(source.rstrip("/"))).strip("-.") or "image"
+    """The name of an imported volume without ``name``: the image's file name (without the suffix of
+    the compression it is decompressed from) with the checksum in it. ``checksum`` is ``algorithm:digest``."""
+    file_name = expand.strip_suffix(source_file_name(values), compression(values))
+    base = _UNSAFE.sub("-", file_name).strip("-.") or "image"
     stem, ext = os.path.splitext(base)
     if ext.lower() not in _IMAGE_EXT:
         stem, ext = base, ""
@@ -44,14 +58,19 @@ def cache_name(values: dict[str, Any]) -> str:
 class VolumePlanner:
     """Plans one volume from the volume table's validated values."""
 
-    def __init__(self, conn: Any, uri: str, values: dict[str, Any], check_mode: bool = False) -> None:
+    def __init__(
+        self, conn: Any, uri: str, values: dict[str, Any], check_mode: bool = False, fetcher: Optional[Fetcher] = None
+    ) -> None:
         self.conn = conn
         self.check_mode = check_mode
         self.uri = uri
         self.lv = require_libvirt()
-        self.want = values
+        self.want = dict(values)
+        self.fetcher = fetcher or Fetcher(values)
         self.importing = values["url"] is not None or values["src"] is not None
-        self.name: str = values["name"] or cache_name(values)
+        if self.importing and values["name"] is None:  # the name carries the digest: a checksum file is read now
+            self.want["checksum"] = self.fetcher.resolve_checksum(values["checksum"], source_file_name(values))
+        self.name: str = values["name"] or cache_name(self.want)
         self.plan = Plan("volume", self.name)
         self.pool_def: dict[str, Any] = {}
         self.kind: Optional[str] = None  # the pool's type; None while the pool does not exist (check mode)
@@ -186,9 +205,24 @@ class VolumePlanner:
             return target
         return None
 
+    def _prepare_import(self) -> Optional[str]:
+        """Check what the import needs before anything is touched (also in check mode), each failure
+        naming its option: the tool of its compression format, the TLS files, the checksum file's line
+        for the image (the checksum becomes its digest). The compression format, or None."""
+        want = self.want
+        fmt = compression(want)
+        missing = expand.missing_tool(fmt)
+        if missing is not None:
+            raise ValidationError([("decompress", missing)])
+        if any(want.get(key) is not None for key in ("ca_path", "client_cert")):
+            self.fetcher.context()
+        want["checksum"] = self.fetcher.resolve_checksum(want["checksum"], source_file_name(want))
+        return fmt
+
     def _plan_import(self, pool: Optional[Any]) -> None:
         want, name = self.want, self.name
-        what = want["url"] or f"file {os.path.basename(want['src'])}"
+        fmt = self._prepare_import()
+        what = shown_source(want["url"]) if want["url"] else f"file {os.path.basename(want['src'])}"
         controller = want["src"] is not None and not want["remote_src"]
         if controller and not self.check_mode:
             raise KvmFleetError(
@@ -203,17 +237,20 @@ class VolumePlanner:
         if pool is None:
             how = f"into pool {want['pool']}, which does not exist yet"
         algorithm = want["checksum"].split(":", 1)[0]
-        kind = self.kind
+        kind, fetcher = self.kind, self.fetcher
+        unpacked = f", decompressed from {expand.NAMES[fmt]}" if fmt else ""
 
         def run() -> None:
             if directory:
-                transfer.import_direct(want, self._pool(), directory, name)
+                transfer.import_direct(want, self._pool(), directory, name, fetcher=fetcher, expand=fmt)
             else:
-                transfer.import_stream(self.conn, want, self._pool(), name, kind or "dir")
+                transfer.import_stream(self.conn, want, self._pool(), name, kind or "dir", fetcher=fetcher, expand=fmt)
 
-        self.plan.add(f"import {what} as volume {name} ({algorithm} verified, {how})", run)
+        self.plan.add(f"import {what} as volume {name} ({algorithm} verified{unpacked}, {how})", run)
         self.plan.diff.add("source", None, what, CONTROL)
         self.plan.diff.add("checksum", None, want["checksum"], CONTROL)
+        if fmt:
+            self.plan.diff.add("decompress", None, fmt, CONTROL)
         self.facts["checksum"] = want["checksum"]
 
     # ------------------------------------------------------------------ update
@@ -280,10 +317,13 @@ class VolumePlanner:
 def converge(conn: Any, uri: str, values: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """Plan and (unless check mode) execute. A real run holds the volume's lock from its plan to its last
     action (an image of the base-image cache, named after its checksum, by that checksum): runs on this
-    machine that change the same volume take turns."""
-    key = f"{values['pool']}/{values['name'] or values['checksum']}"
+    machine that change the same volume take turns.
+
+    An import without ``name`` whose checksum is the URL of a checksum file reads that file first: the
+    volume's name carries the digest found there."""
+    planner = VolumePlanner(conn, uri, values, check_mode)
+    key = f"{values['pool']}/{values['name'] or planner.want['checksum']}"
     with contextlib.nullcontext() if check_mode else turns(uri, "volume", [key]):
-        planner = VolumePlanner(conn, uri, values, check_mode)
         plan = planner.make()
         if not check_mode:
             plan.execute()

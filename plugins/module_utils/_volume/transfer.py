@@ -15,6 +15,10 @@ Two ways, both reading one chunk at a time (memory use stays flat whatever the i
   source's length is unknown (no Content-Length) is it first written to a temporary file on the
   host that runs the module, to learn the length the upload needs.
 
+A compressed image (``expand.py``) is hashed as fetched and written decompressed; its size is known
+only at the end, so a stream import of one is always staged in a temporary file first, and the
+free-space check before a direct write is left to the write itself (a full pool is reported as such).
+
 On a bad checksum or an interrupted transfer the partial file or staging volume is removed and no
 volume is left. A killed run cannot clean up: the next import of the same name removes the hidden
 leftovers nobody writes to any more (``leftovers.py``).
@@ -34,13 +38,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, Optional
 
-from ansible.module_utils.urls import open_url
-
 from ansible_collections.kvmfleet.kvm.plugins.module_utils import _faults, _progress
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._errors import KvmFleetError
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._pool_facts import DIRECTORY_TYPES
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._units import format_size
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import expand as expanding
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume import ops
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.fetch import Fetcher
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._volume.leftovers import (
     hold,
     partial_name,
@@ -59,25 +63,21 @@ class TransferFailed(KvmFleetError):
     """The source could not be read to its end."""
 
 
-def open_source(values: dict[str, Any]) -> tuple[BinaryIO, Optional[int]]:
-    """The image as a readable stream and its length when known (Content-Length or file size)."""
+def open_source(values: dict[str, Any], fetcher: Optional[Fetcher] = None) -> tuple[BinaryIO, Optional[int]]:
+    """The image as a readable stream and its length when known (Content-Length or file size); a URL
+    is opened with the task's URL options (``fetcher``)."""
     if values["url"] is None:
         try:
             handle = open(values["src"], "rb")  # noqa: SIM115  (closed by the caller)
         except OSError as exc:
             raise TransferFailed(f"src: cannot read {values['src']}: {exc.strerror}") from exc
         return handle, os.fstat(handle.fileno()).st_size
-    try:
-        response = open_url(
-            values["url"],
-            headers=values["url_headers"] or {},
-            validate_certs=values["validate_certs"],
-            timeout=values["timeout"],
-        )
-    except Exception as exc:  # urllib's HTTPError, URLError, socket and SSL errors
-        raise TransferFailed(f"url: cannot fetch {values['url']}: {exc}") from exc
-    length = response.headers.get("Content-Length")
-    return response, int(length) if length and length.isdigit() else None
+    return (fetcher or Fetcher(values)).open(values["url"], "url")
+
+
+def shown(values: dict[str, Any]) -> str:
+    """The source as messages name it: a URL without its credentials, or the file."""
+    return _progress.shown_source(values["url"] or values["src"])
 
 
 ALIGN = 4096  # O_DIRECT writes: offsets and lengths in multiples of the largest usual logical block size
@@ -166,25 +166,40 @@ class Writer:
 
 
 def copy_hashed(
-    source: BinaryIO, fd: int, algorithm: str, length: Optional[int], what: str, *, durable: bool = True
+    source: BinaryIO,
+    fd: int,
+    algorithm: str,
+    length: Optional[int],
+    what: str,
+    *,
+    durable: bool = True,
+    expand: Optional[str] = None,
 ) -> tuple[int, str]:
-    """Copy ``source`` to the file ``fd`` chunk by chunk; return (bytes, hex digest).
+    """Copy ``source`` to the file ``fd`` chunk by chunk; return (bytes written, hex digest of the source).
 
     Three stages run at once: reading (a read-ahead thread), hashing (this thread), writing (a
-    write-behind thread, see Writer for ``durable``); memory stays at a few reused chunks.
+    write-behind thread, see Writer for ``durable``); memory stays at a few reused chunks. With
+    ``expand`` (a compression format) the source is compressed: its bytes are hashed as they are read
+    and decompressed by the reading thread (``expand.Expanded``), and the decompressed bytes written.
+    ``length`` is the source's (as fetched), when known.
     """
     digest = hashlib.new(algorithm)
-    total = 0
+    total = written = 0
     began = time.monotonic()
     name = _progress.shown_source(what)
     _progress.report(f"import {name}", f"importing {name}")
-    chunks = ops.ReadAhead(source)
+    expanded = expanding.Expanded(source, expand, digest, what) if expand else None
+    chunks = ops.ReadAhead(expanded or source)  # type: ignore[arg-type]  (Expanded has readinto)
     writer = Writer(fd, chunks.release, durable)
     try:
         try:
             for view in chunks:
-                digest.update(view)
-                total += len(view)
+                if expanded is None:
+                    digest.update(view)
+                    total += len(view)
+                else:
+                    total = expanded.fetched
+                written += len(view)
                 writer.write(view)
                 _progress.report(f"import {name}", f"importing {name}: {_progress.amount(total, length, began)}")
         finally:
@@ -192,11 +207,17 @@ def copy_hashed(
                 writer.finish()
             finally:
                 chunks.close()
+                if expanded is not None:
+                    expanded.close()
+    except KvmFleetError:  # the data is not what its compression format says
+        raise
     except Exception as exc:  # IncompleteRead, a reset connection, a timeout, a full disk
-        raise TransferFailed(f"the transfer of {what} broke off after {total} bytes: {exc}") from exc
+        raise TransferFailed(f"the transfer of {name} broke off after {total} bytes: {exc}") from exc
+    if expanded is not None:
+        total = expanded.fetched
     if length is not None and total != length:
-        raise TransferFailed(f"the transfer of {what} ended after {total} of {length} bytes")
-    return total, digest.hexdigest()
+        raise TransferFailed(f"the transfer of {name} ended after {total} of {length} bytes")
+    return written, digest.hexdigest()
 
 
 def verify(checksum: str, digest: str, what: str) -> None:
@@ -260,22 +281,34 @@ def _full(exc: TransferFailed, pool: Any, what: str, written: str) -> Optional[K
     )
 
 
-def import_direct(values: dict[str, Any], pool: Any, directory: str, name: str) -> None:
-    """Write, verify and link the image into a local pool directory; refresh the pool."""
-    what = values["url"] or values["src"]
+def import_direct(
+    values: dict[str, Any],
+    pool: Any,
+    directory: str,
+    name: str,
+    *,
+    fetcher: Optional[Fetcher] = None,
+    expand: Optional[str] = None,
+) -> None:
+    """Write, verify and link the image into a local pool directory; refresh the pool.
+
+    ``expand``: the compression format of the source, written decompressed (its checksum is the
+    compressed file's).
+    """
+    what = shown(values)
     algorithm = values["checksum"].split(":", 1)[0]
     final = os.path.join(directory, name)
     remove_stale_partials(directory, name)
     partial = os.path.join(directory, partial_name(name))
-    source, length = open_source(values)
+    source, length = open_source(values, fetcher)
     try:
-        check_room(pool, length, what)
+        check_room(pool, None if expand else length, what)  # decompressed: the size is learnt at the end
         _faults.point(f"write {name}")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             hold(fd)  # until the file is linked or removed: a rerun removes only partial files nobody holds
             try:
-                _size, digest = copy_hashed(source, fd, algorithm, length, what)
+                _size, digest = copy_hashed(source, fd, algorithm, length, what, expand=expand)
             except TransferFailed as exc:
                 full = _full(exc, pool, what, directory)
                 if full is None:
@@ -311,22 +344,33 @@ def _limited(chunks: Iterator[bytes], length: int, digest: Any, counted: list[in
             return
 
 
-def import_stream(conn: Any, values: dict[str, Any], pool: Any, name: str, kind: str) -> None:
+def import_stream(
+    conn: Any,
+    values: dict[str, Any],
+    pool: Any,
+    name: str,
+    kind: str,
+    *,
+    fetcher: Optional[Fetcher] = None,
+    expand: Optional[str] = None,
+) -> None:
     """Upload the image into a hidden staging volume, hashing what is sent; once verified, copy it
     under its final name on the hypervisor and delete the staging volume.
 
     ``kind`` is the pool's type: a block pool (logical...) takes raw images only, allocated in full.
+    ``expand``: the compression format of the source; it is decompressed into the temporary file (its
+    checksum is the compressed file's), which is then uploaded.
     """
-    what = values["url"] or values["src"]
+    what = shown(values)
     algorithm = values["checksum"].split(":", 1)[0]
     lv = ops.require_libvirt()
     remove_stale_staging(pool, name)
     with contextlib.ExitStack() as stack:
-        source, length = open_source(values)
+        source, length = open_source(values, fetcher)
         stack.callback(source.close)
-        if length is None:  # no Content-Length: a temporary file first, to learn the length the upload needs
+        if length is None or expand:  # a temporary file first, to learn the length the upload needs
             spool = stack.enter_context(tempfile.TemporaryFile(prefix="kvmfleet-import-", dir=values["tmp_dir"]))
-            length, spooled = copy_hashed(source, spool.fileno(), algorithm, None, what, durable=False)
+            length, spooled = copy_hashed(source, spool.fileno(), algorithm, length, what, durable=False, expand=expand)
             verify(values["checksum"], spooled, what)  # a wrong image fails before anything is uploaded
             spool.seek(0)
             source = spool
@@ -346,7 +390,8 @@ def import_stream(conn: Any, values: dict[str, Any], pool: Any, name: str, kind:
                 raise
             except Exception as exc:  # IncompleteRead, a reset connection, a timeout
                 raise TransferFailed(f"the transfer of {what} broke off after {counted[0]} bytes: {exc}") from exc
-            verify(values["checksum"], digest.hexdigest(), what)
+            if not expand:  # a decompressed image was verified as fetched (compressed), before it was staged
+                verify(values["checksum"], digest.hexdigest(), what)
             _finish(pool, vol, name, kind, what)
         finally:
             with contextlib.suppress(lv.libvirtError):
