@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark: draining a hypervisor, and placing 500 guests on 50 hypervisors.
 
 Drain, side by side in one run, on the container fleet (tests/fleet.py: three hypervisors, each its own

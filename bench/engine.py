@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark: the guests role as it is now against the same role at an earlier revision, side by side.
 
 For a change of the engine (how a plan reads and compares a guest) that must not cost time: N tiny

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark: N tiny guests, three ways in the same run, on the real libvirtd.
 
   ours     the kvmfleet.kvm.guests role: one module call for all N guests, run inside Ansible's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark: a no-op rerun of the ``guests`` role against an empty play, measured in interleaved pairs.
 
 The main guests benchmark (bench/guests.py) takes one rerun per size against the median of a few

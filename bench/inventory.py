@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark: 500 defined guests as Ansible inventory, in the same run.
 
   floor    `ansible-inventory --list` with a one-host inventory: what any inventory costs

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark: one libvirt NAT network with DHCP, three ways in the same run, on the real libvirtd.
 
   ours     kvmfleet.kvm.network: one task declares the network, its DHCP hosts, autostart and state

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark: the fleet report of N declared guests against reading the same guests, in the same run.
 
   empty     an empty play on the hypervisors group: what any play costs (the floor of the plays below)

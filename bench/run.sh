@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Runs the benchmarks (not part of the tests). Sets the machine up first.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark: import a 1 GiB image served over HTTP from 127.0.0.1 into a dir pool, in the same run:
 
   plain        curl -o FILE URL; virsh vol-create-as; virsh vol-upload FILE   (no checksum)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # The controller side of this checkout, for the demo and the tests: a virtual environment with the pinned
 # controller tools (requirements-dev.txt) and the checkout made importable as the collection
 # kvmfleet.kvm (.cache/collections). Idempotent; a second run takes well under a second.

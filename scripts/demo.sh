@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # README command (a): the controller side (virtual environment, the checkout as kvmfleet.kvm), then
 # this machine becomes a KVM/libvirt hypervisor through the collection's host role
 # (playbooks/hypervisors.yml) and runs the demo (playbooks/demo.yml) on it.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Builds the documentation site: every plugin's page from its documentation (antsibull-docs), the guides
 # from README.md and docs/*.md (Sphinx with MyST), in the Ansible docs theme. Offline; warnings fail it.
 #   scripts/docs.sh [DEST]      # default .cache/docs; the site is DEST/html/index.html

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Sets up a fresh Debian 12 machine to develop and test kvmfleet.kvm. Idempotent: a second run changes
 # nothing and takes ~10 s (most of it the host role's no-op run).
 #   - the controller side (scripts/controller.sh): virtual environment, the checkout as kvmfleet.kvm

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Sphinx settings of the kvmfleet.kvm documentation site (scripts/docs.sh builds it).
 
 The plugin pages come from antsibull-docs, the guides from README.md and docs/*.md (MyST). The site is

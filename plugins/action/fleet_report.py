@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Action plugin of kvmfleet.kvm.fleet_report: the report reads every hypervisor over its URI and writes its
 files on the controller, so it always runs here, whatever host the task is for."""
 

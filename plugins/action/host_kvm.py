@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Action plugin of kvmfleet.kvm.host_kvm: runs the module in Ansible's worker when the host is the controller."""
 
 from __future__ import annotations

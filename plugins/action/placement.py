@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Action plugin of kvmfleet.kvm.placement: placement is pure computation over what the task is given,
 so it always runs here, on the controller, whatever host the task is for."""
 

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Written by scripts/item_docs.py from plugins/modules/guest.py and pool.py: edit those, then run it.
 """The items of kvmfleet.kvm.guests and kvmfleet.kvm.pools: the options of kvmfleet.kvm.guest and pool, nested."""
 

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ground layer: a guest's IP addresses from libvirt, and waiting until a guest has one.
 
 Three sources, as libvirt names them: ``lease`` (the DHCP leases of libvirt's own networks),

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ground layer: cloud-init NoCloud seed content and the ISO image that carries it (volume label cidata).
 
 The image is written here, in pure Python (ECMA-119 with a Joliet supplementary descriptor), so the

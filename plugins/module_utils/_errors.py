@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Typed errors raised inside the collection; one place (``_runner``) turns them into ``fail_json``.
 
 Private to the collection: no compatibility promise outside kvmfleet.kvm.

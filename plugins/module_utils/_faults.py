@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ground layer: fault points, where the fault-injection tests kill a run at one of a module's own steps.
 
 Off unless the environment variable ``KVMFLEET_FAULT_AT`` is set (it is for tests only, never for use).

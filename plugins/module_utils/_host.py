@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ground layer: what a hypervisor offers (libvirt capabilities) and whether it can really run KVM guests.
 
 libvirt advertises the ``kvm`` domain type whenever /dev/kvm opens. That is not enough: a nested or

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Resource layer for ``host_kvm``: load the CPU's KVM module and judge whether KVM guests can run here.
 
 No libvirt is needed (the host role runs it before libvirt is installed): the facts are the CPU's flags,

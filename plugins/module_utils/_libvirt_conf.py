@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ground layer: libvirt's configuration file syntax (libvirtd.conf, qemu.conf, virtqemud.conf, ...).
 
 The files hold ``key = value`` lines; a value is a quoted string, an integer (booleans are 0/1) or a

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ground layer: locks that make runs on one machine that change the same object take turns.
 
 A lock is ``flock`` on a small file per (libvirt URI, kind, name) in ``/run/lock`` (or the temporary

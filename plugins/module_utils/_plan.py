@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Engine layer: a plan for one object - ordered actions (a description and a closure) and a diff.
 
 The same plan is made in check mode and in a real run; only ``execute`` is skipped in check mode,

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ground layer: what everything kept in a storage pool needs to know of the pool (its type, whether it
 holds files, its directory), for the pool, volume and guest packages alike."""
 

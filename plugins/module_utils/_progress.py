@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ground layer: how far a long operation is, for a person watching the play.
 
 ``report(key, message)`` may be called from anywhere in a module's work (any thread). The first report

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Engine layer: the shared connection options, input checking, and the one place typed errors become failures.
 
 A module's behaviour is an ``Entry``: its option table and its work. ``run_entry`` runs it as a module

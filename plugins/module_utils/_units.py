@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ground layer: sizes with units ("2GiB", "512M", 1024) to bytes, and back for display."""
 
 from __future__ import annotations

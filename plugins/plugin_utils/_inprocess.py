@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Controller side: run a module's entry inside Ansible's worker when the managed host is the controller.
 
 A module task normally costs a payload build, a new Python process and its imports: about 0.3 s here,

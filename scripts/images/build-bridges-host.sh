@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Builds the podman image of a Debian 12 machine with systemd as PID 1 and the three network stacks
 # the `bridges` role supports (ifupdown + bridge-utils, systemd-networkd, NetworkManager):
 # the test host of molecule/bridges and tests/integration/test_bridges_container.py.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Builds the full cloud test image: Debian 12 from debootstrap with cloud-init, qemu-guest-agent,
 # openssh-server, sudo and python3 on an ext4 root (no partition table, /dev/vda), as a qcow2 base
 # image plus the kernel and initrd for direct kernel boot (no boot loader: faster under TCG).

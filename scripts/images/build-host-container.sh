@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Builds the podman image of a bare Debian 12 machine with systemd as PID 1: the test host of the
 # `host` role's molecule scenario (molecule/host-container). debootstrap rootfs -> `podman import`.
 # No QEMU or libvirt inside: installing them is the role's job. Cached as the podman image

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Builds the podman image of the fleet's test hypervisors: the bare Debian 12 systemd machine of
 # build-host-container.sh with the packages the host role installs on Debian 12 already in it
 # (roles/host/vars/Debian-12.yml), so the role's install step changes nothing there and a fleet of

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Builds the tiny test guest: a Debian kernel plus a busybox initramfs (see tiny-init.sh), booted
 # directly by libvirt (<os><kernel>/<initrd>). Cached in $KVMFLEET_CACHE/images/tiny-<recipe hash>;
 # rebuilt only when this recipe changes. Prints the image directory.

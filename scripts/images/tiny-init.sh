@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # /init of the tiny test guest: load virtio drivers, take a DHCP lease on the first NIC, print a marker
 # with the address on the serial console, power off on the ACPI power button, and stay up.
 # Kernel command line switches: kvmfleet.nonet (skip DHCP), kvmfleet.halt (power off after the marker),

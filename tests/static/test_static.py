@@ -125,3 +125,20 @@ def test_ansible_doc(module: str) -> None:
 
 def test_changelog_lint() -> None:
     assert_ok(run([str(kvmtest.VENV_BIN / "antsibull-changelog"), "lint"]))
+
+
+def test_every_source_file_names_its_licence() -> None:
+    """GPL-3.0-or-later (COPYING), by an SPDX line in each file of code (empty __init__.py files aside)."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "plugins", "roles", "scripts", "bench", "docs/site"], cwd=ROOT, capture_output=True,
+        text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    code = [ROOT / path for path in tracked if path.endswith((".py", ".sh")) or path.startswith("scripts/")]
+    missing = [
+        str(path.relative_to(ROOT))
+        for path in code
+        if path.is_file()
+        and path.stat().st_size
+        and "SPDX-License-Identifier: GPL-3.0-or-later" not in path.read_text()
+    ]
+    assert missing == []

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The on-host agent of ``host_bridges``: the switch to a new configuration with an armed rollback.
 
 The module decides what changes and prepares the state directory; this script does only what must

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Resource layer for ``host_bridges``: the host's Linux bridges and VLANs, persisted with its network stack.
 
 ``options.py`` is the table and the checks, ``render.py`` what each backend's files say, ``host.py`` what

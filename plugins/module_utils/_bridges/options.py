@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The option table of ``host_bridges`` and every check of its values, against each other and the host.
 
 The table converts types; ``problems`` judges the values (interface names, CIDR addresses, the

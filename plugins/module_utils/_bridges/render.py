@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What each backend's configuration files say for the bridges and VLANs, and where they are installed.
 
 ``render`` returns the complete configuration of the collection's files by name (for ifupdown also the

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Drain a hypervisor by live migration, and undrain it.
 
 A drain, in order - the same plan in check mode, where only the marking and the moves are skipped:

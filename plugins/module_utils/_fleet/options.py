@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Option tables of the fleet: the placement module (controller side) and the drain module.
 
 Both read the fleet's guest declarations with the guest module's own table (``_guest.options``:

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What a drain works with: the hypervisors it connected (``Peer``), one guest's move (``Item``), what
 happened (``Outcome``), and where a guest a drain moved came from (``origin_of``)."""
 

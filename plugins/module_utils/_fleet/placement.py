@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Placement: which hypervisor each guest of the fleet goes to. Pure - fed host figures, it calls nothing.
 
 Rules, in the order a host is judged for a guest:

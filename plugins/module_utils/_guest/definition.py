@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The guest's definition from its table and bindings: a new one written, a defined one compared.
 
 Nothing here names an option. Each bound option is compared as its table row says (``compare``), shown

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A defined guest's disks and NICs: matched to the listed ones, attached, detached, updated or patched.
 
 A disk is its target (vda); a NIC its MAC, or, listed without one, the NIC at its position. What the

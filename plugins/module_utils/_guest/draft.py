@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What planning one guest builds: the plan, and for a defined guest the draft of its update.
 
 ``GuestPlan`` is the engine's plan (``_plan.Plan``: actions, diff, run through one loop) with what a guest

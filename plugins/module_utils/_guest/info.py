@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Read every guest of a hypervisor in a few calls: for ``guest_info`` and the inventory plugin.
 
 One ``getAllDomainStats`` for all domains and their states, one ``XMLDesc`` per guest (disks,

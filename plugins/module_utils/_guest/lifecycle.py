@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A guest's life: its power state, a restart for changes that wait for one, recreation and removal.
 
 Every step that stops a guest is planned only when an option allows it (``restart: if_needed``,

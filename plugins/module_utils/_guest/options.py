@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The guest's option table: every user-facing option of a guest, its type, normaliser, comparison
 and how a change reaches the guest (live, next boot, impossible in place).
 

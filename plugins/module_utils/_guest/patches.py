@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The escape hatch: changes of the guest's definition that no typed option covers (``xml_patches``).
 
 Each patch names elements of the domain definition by a path relative to ``<domain>`` (ElementTree's

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Power state of a guest: read it, wait for a transient one to settle, change it with calls that block.
 
 A guest libvirt is still starting, saving, shutting down or copying is not in a state a plan can be made

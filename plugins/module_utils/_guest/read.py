@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What a plan knows before it compares: the hypervisor (read once per run) and one guest (read once per plan).
 
 ``GuestRead`` is the only place a planned guest's definitions are fetched: the persistent one (with its

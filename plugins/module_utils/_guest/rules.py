@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The guest table's rules: the normalisers of its values and the checks that span several options
 (a disk's path or volume, a topology that adds up, NUMA cells libvirt accepts, unique targets and MACs,
 one boot order per device). Each problem is a (field path, message) pair, as the table reports it.

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A guest's storage: the volumes its disks need (checked, created, grown) and its cloud-init seed.
 
 ``plan_volumes`` and ``plan_seed`` run before the definition is compared, for new and defined guests

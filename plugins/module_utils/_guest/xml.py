@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The guest's XML side: tree helpers, the collection's metadata, and the disk and NIC elements.
 
 The options' own parts of a domain tree are their bindings (``_guest/fields``); disks and NICs are read

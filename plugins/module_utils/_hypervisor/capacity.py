@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A hypervisor's capacity from one read: memory and CPUs, what its guests hold, what is left.
 
 The figures ``host_info`` returns, the inventory plugin shows, and placement, ``migrate`` and the

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What a migration's pre-flight check is a function of: the guest and the two hosts, each read once.
 
 ``read_guest`` reads a guest's live definition (what moves) and its persistent one; ``read_host`` a host's

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """One live migration as it runs: libvirt's flags and parameters, the time budget, the convergence
 policy, progress, and the abort that leaves the guest running on its source.
 

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Move one guest between two hypervisors: locate it, check, plan, migrate, read both ends back.
 
 ``plan_move`` decides from one read of each end what a move would do (also in check mode, where

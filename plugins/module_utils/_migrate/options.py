@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The migrate module's option table, and the table of how a guest moves (shared with the drain).
 
 ``MIGRATION`` says how a migration runs (transport, storage, convergence policy): the migrate module

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The libvirt network's option table: every user-facing option, its type, normaliser, comparison and
 how a change reaches a running network (live through the network update API, or only by a restart).
 

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Plan a libvirt network: desired state vs. what libvirt has, classified differences, ordered actions.
 
 The plan is made the same way in check mode and in a real run; only the actions are skipped in

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """libvirt network XML <-> the option table's normalised shape. Standard library only.
 
 ``read`` turns a network definition into the table's shape. Each writer patches only its part of a

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Plan building a pool's storage: the directory, the filesystem on a device, the LVM volume group.
 
 Nothing that holds data is overwritten without ``overwrite``. On a local hypervisor devices are probed

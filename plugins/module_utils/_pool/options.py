@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The storage pool's option table: type, source, target and its permissions, state, autostart,
 and the options that allow what is destructive or interrupting (overwrite, recreate, remove_volumes).
 """

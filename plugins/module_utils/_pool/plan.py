@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Plan a storage pool: desired shape vs. libvirt's definition and the storage itself -> actions.
 
 Nothing destructive happens without its option: formatting a device that holds a filesystem or an

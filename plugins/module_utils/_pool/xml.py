@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Storage pool XML <-> the pool table's normalised shape. Standard library only.
 
 The shape: ``type``, ``target``, ``target_owner``/``target_group`` (numeric ids as strings),

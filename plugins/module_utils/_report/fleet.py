@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The fleet report's judgements, from what was read of every hypervisor (pure: no libvirt call).
 
 - **placement** of the fleet's declared guests (``placement``), as the guests role would place them:

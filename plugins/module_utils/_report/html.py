@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The fleet report as one self-contained HTML page (pure: the report's data in, text out).
 
 Everything is inside the file: the styles, the charts (SVG drawn here), a little script that sorts and

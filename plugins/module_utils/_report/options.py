@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The fleet report's option table: every hypervisor with the guests declared for it, the fleet's guests.
 
 The declarations are read with the guest module's own table (``_guest.options.GUEST``: every field

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """libvirt secrets (the ``secret`` module): ``options.py`` the table, ``plan.py`` the plan, ``module.py`` the entry.
 
 The ``secret`` module's entry: plan the task, run it unless in check mode, the secret's facts out.

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Plan one ``secret`` task: a libvirt secret found by its usage, defined, given its value, or undefined.
 
 The value is compared inside the module and never returned: libvirt gives a secret's value back to the

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Resource layer for ``snapshot`` and ``snapshot_info``: named snapshots of a guest, declared.
 
 ``options.py`` is the table, ``xml.py`` the snapshot XML both ways and what a guest's disks allow,

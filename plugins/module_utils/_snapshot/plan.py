@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Plan one named snapshot of a guest: take it, compare it, delete it (with a series' retention), revert to it.
 
 Every problem is found before anything is done: the guest and its disks are read once, the type is

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Snapshot XML both ways, and what the guest's disks allow (standard library only).
 
 A snapshot is ``internal`` when its disks (and memory) are kept inside the qcow2 images, ``external``

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Compressed images: which format a source is in, and its decompressed bytes as a stream.
 
 The format comes from the source's file name (``.xz``, ``.gz``, ``.bz2``, ``.zst``) or is forced by the

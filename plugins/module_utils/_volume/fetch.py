@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fetching an import's source and its checksum file with Ansible's URL options.
 
 HTTP(S), FTP and file URLs go through ``ansible.module_utils.urls.Request`` (authentication, proxies,

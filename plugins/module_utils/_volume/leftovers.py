@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What a killed import leaves, and how the next import of the same name knows it and removes it.
 
 An import writes its unverified data under a hidden name (``partial_name``: when, which machine, which

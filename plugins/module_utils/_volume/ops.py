@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Volume operations through libvirt (the same on local and remote hypervisors): lookup, creation,
 facts, and upload over libvirt's stream.
 

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The volume's option table: create, grow, clone, overlay, import (URL or file) with a checksum.
 
 An import's URL options are get_url's (``ansible.module_utils.urls.url_argument_spec``, less ``force``,

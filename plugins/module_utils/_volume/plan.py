@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Plan a volume: create (blank, overlay, clone, import), grow, delete.
 
 An existing volume is compared on what the user set: a larger capacity grows it (live), a smaller

@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Imports: stream an image from a URL or a file, hash it on the way, and let it appear under its
 final volume name only once the checksum matched.
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # kvmfleet.kvm.host: runs the libvirt daemons where no init system does (containers, CI machines).
 #   libvirt-daemons.sh start SBIN SOCKET DAEMON...   start those not running (pidfile /run/DAEMON.pid)
 #   libvirt-daemons.sh restart SBIN SOCKET DAEMON    stop one daemon (SIGTERM, wait) and start it again

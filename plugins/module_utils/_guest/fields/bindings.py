@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The guest's field bindings: for each option of the guest table, where it lives in libvirt.
 
 ``BINDINGS`` is in writing order (a new definition is a skeleton plus every binding's ``write``; an update

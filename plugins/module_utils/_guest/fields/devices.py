@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Bindings of the guest's single devices: serial console, graphics, video, RNG, guest agent channel,
 TPM, PCI passthrough and watchdog. (Disks and NICs are lists with planners of their own: ``devices.py``.)"""
 

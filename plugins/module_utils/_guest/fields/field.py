@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What a field binding is: how one option of the guest table meets the domain.
 
 The table row says the option's type, comparison, secrecy and how a change reaches the guest (``update``);
