@@ -210,7 +210,8 @@ def test_bad_input_fails_before_anything_changes(
         "no connected QEMU guest agent"
         in play([{"name": "s", "kvmfleet.kvm.snapshot": cases[2][0]}]).result("s")["msg"]
     )
-    stopped = play([{"name": "g", "kvmfleet.kvm.guest": {"name": name, "state": "stopped", "force": True}}])
+    stop = {"name": name, "state": "stopped", "force": True, "shutdown_timeout": 5}  # the guest need not be up
+    stopped = play([{"name": "g", "kvmfleet.kvm.guest": stop}])
     assert not stopped.result("g").get("failed")
     memory = play([{"name": "s", "kvmfleet.kvm.snapshot": {"guest": name, "name": "s1", "memory": True}}]).result("s")
     assert memory["failed"] is True and memory["msg"].startswith("memory: ")
