@@ -176,7 +176,12 @@ class Connection(ConnectionBase):
             return "root"
 
     def _guest(self) -> str:
-        return self.get_option("domain") or self._play_context.remote_addr
+        guest = self.get_option("domain")
+        if not guest:
+            raise AnsibleConnectionFailure(
+                "kvmfleet.kvm.guest_agent needs the guest's name: set ansible_libvirt_domain"
+            )
+        return guest
 
     def _connect(self) -> Connection:
         if self._connected:
@@ -199,7 +204,7 @@ class Connection(ConnectionBase):
 
     def _session(self) -> _agent.GuestAgent:
         if self._agent is None:
-            raise AnsibleConnectionFailure(f"the guest agent connection to {self._guest()} is closed")
+            raise AnsibleConnectionFailure("the guest agent connection is closed")
         return self._agent
 
     def exec_command(
