@@ -227,8 +227,8 @@ class Connection(ConnectionBase):
         except KvmFleetError as exc:
             raise AnsibleError(exc.msg) from None
         stdout, stderr = status.stdout, status.stderr
-        if becoming:
-            stderr = self._check_become(stdout, stderr, sent=password is not None, piped=bool(in_data))
+        if becoming and self.become is not None:
+            stderr = self._check_become(self.become, stdout, stderr, sent=password is not None, piped=bool(in_data))
         return status.rc, stdout, stderr
 
     def _password_to_send(self) -> Optional[str]:
@@ -239,10 +239,8 @@ class Connection(ConnectionBase):
             return None
         return become.get_option("become_pass")
 
-    def _check_become(self, stdout: bytes, stderr: bytes, sent: bool, piped: bool) -> bytes:
+    def _check_become(self, become: Any, stdout: bytes, stderr: bytes, sent: bool, piped: bool) -> bytes:
         """stderr without the become prompt; a clear error when becoming failed for want of a password."""
-        become = self.become
-        assert become is not None
         name, where = become.name, self._session().where()
         prompted = become.check_password_prompt(stderr) or become.check_password_prompt(stdout)
         if prompted and isinstance(become.prompt, str):

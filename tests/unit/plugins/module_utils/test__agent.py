@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import os
 import stat
@@ -78,7 +79,7 @@ def test_libvirts_agent_errors_become_messages_that_say_what_to_do(
     code: Optional[str], message: str, kind: type, words: list[str]
 ) -> None:
     error = _agent.explain(code, message, "web1", "qemu:///system", 30)
-    assert type(error) is kind
+    assert error.__class__ is kind
     assert "web1" in error.msg
     for word in words:
         assert word in error.msg
@@ -156,7 +157,7 @@ def test_the_wrappers_marker_is_recognised_only_for_its_own_run(
 
 def test_polls_start_fast_and_slow_down_to_the_interval() -> None:
     delays = _agent.poll_delays(0.2)
-    assert [round(next(delays), 3) for _ in range(8)] == [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.2, 0.2]
+    assert [round(delay, 3) for delay in itertools.islice(delays, 8)] == [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.2, 0.2]
     assert next(_agent.poll_delays(0.001)) == 0.001
 
 
