@@ -13,8 +13,8 @@ description:
     groups them by hypervisor, state and tag (the tags set by M(kvmfleet.kvm.guest)), plus the
     constructed O(keyed_groups), O(groups) and O(compose).
   - Host variables C(libvirt_*) - state, uuid, tags, vcpus, max_vcpus, memory_mib, max_memory_mib,
-    disks, interfaces, addresses, arch, virt_type, title and description as M(kvmfleet.kvm.guest_info)
-    returns them; C(libvirt_uri), C(libvirt_hypervisor), C(libvirt_hypervisor_labels) and
+    guest_agent, disks, interfaces, addresses, arch, virt_type, title and description as
+    M(kvmfleet.kvm.guest_info) returns them; C(libvirt_uri), C(libvirt_hypervisor), C(libvirt_hypervisor_labels) and
     C(libvirt_hypervisor_maintenance) (the hypervisor's fleet record, see M(kvmfleet.kvm.hypervisor)) are
     variables of the guest's hypervisor group. The guests of hypervisors in maintenance are also in the
     group C(maintenance).
@@ -26,6 +26,10 @@ description:
   - A hypervisor that cannot be reached, or does not answer within O(timeout), gives a warning; the guests
     of the others are still listed. A listing with such a warning is not written to the cache, so the
     next run asks again.
+  - C(libvirt_guest_agent) is true for guests with the QEMU guest agent's channel. A O(compose) of
+    C(ansible_connection) makes Ansible reach them through the agent with the connection plugin
+    P(kvmfleet.kvm.guest_agent#connection), which finds each guest by C(libvirt_uri) and C(libvirt_uuid) (see
+    the examples); the guest then needs qemu-guest-agent running, but no network or SSH.
   - Guest names are the inventory host names. A guest whose name an earlier hypervisor in O(uris)
     already has is left out, with a warning.
   - The inventory file's name must end in C(libvirt.yml) or C(libvirt.yaml).
@@ -74,7 +78,9 @@ options:
 """
 
 EXAMPLES = r"""
-# kvm.libvirt.yml - two hypervisors; guests grouped by hypervisor, state and tag
+# kvm.libvirt.yml - two hypervisors; guests grouped by hypervisor, state and tag; the guests with the QEMU
+# guest agent's channel reached through the agent (kvmfleet.kvm.guest_agent finds each one by libvirt_uri
+# and libvirt_uuid; no network or SSH in the guest needed), the others over SSH at their address
 plugin: kvmfleet.kvm.libvirt
 uris:
   - qemu+ssh://root@hv1.example.com/system
@@ -85,8 +91,10 @@ keyed_groups:
     prefix: arch
 compose:
   ansible_user: "'debian'"
+  ansible_connection: "'kvmfleet.kvm.guest_agent' if libvirt_guest_agent else 'ssh'"
 groups:
   big: libvirt_memory_mib >= 8192
+  agent: libvirt_guest_agent
 cache: true
 cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/kvmfleet-inventory
@@ -116,6 +124,7 @@ HOSTVARS = (
     "max_vcpus",
     "memory_mib",
     "max_memory_mib",
+    "guest_agent",
     "disks",
     "interfaces",
     "addresses",

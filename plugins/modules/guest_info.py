@@ -126,6 +126,13 @@ guests:
     max_memory_mib:
       description: The memory it can have at most, in MiB.
       type: int
+    guest_agent:
+      description:
+        - Whether it has the QEMU guest agent's channel (O(kvmfleet.kvm.guest#module:guest_agent)) - what the
+          connection plugin P(kvmfleet.kvm.guest_agent#connection) and the V(agent) address source need, with
+          qemu-guest-agent running in the guest.
+      type: bool
+      sample: true
     disks:
       description: Its disks and cdroms, in the shape of M(kvmfleet.kvm.guest)'s O(kvmfleet.kvm.guest#module:disks).
       type: list

@@ -123,6 +123,19 @@ def test_ansible_doc(module: str) -> None:
     assert {"check_mode", "diff_mode", "idempotent"} <= set(doc["doc"]["attributes"])
 
 
+@pytest.mark.parametrize(("kind", "name"), [("connection", "guest_agent"), ("inventory", "libvirt")])
+def test_ansible_doc_of_other_plugins(kind: str, name: str) -> None:
+    proc = run([str(kvmtest.VENV_BIN / "ansible-doc"), "-t", kind, "--json", f"kvmfleet.kvm.{name}"])
+    assert_ok(proc)
+    doc = json.loads(proc.stdout)[f"kvmfleet.kvm.{name}"]
+    assert doc["examples"].strip() and doc["doc"]["options"]
+    if kind == "connection":  # its options come from the inventory plugin's variables
+        options = doc["doc"]["options"]
+        assert {"libvirt_uri"} <= {var["name"] for var in options["uri"]["vars"]}
+        assert {"libvirt_uuid"} <= {var["name"] for var in options["domain_uuid"]["vars"]}
+        assert {"inventory_hostname"} <= {var["name"] for var in options["domain"]["vars"]}
+
+
 def test_changelog_lint() -> None:
     assert_ok(run([str(kvmtest.VENV_BIN / "antsibull-changelog"), "lint"]))
 

@@ -72,6 +72,7 @@ _FACTS = (
     "max_vcpus",
     "memory",
     "max_memory",
+    "guest_agent",
 )
 
 
@@ -103,6 +104,7 @@ def describe_root(root: ET.Element, state: str) -> dict[str, Any]:
         "max_vcpus": scalars["max_vcpus"],
         "memory_mib": (scalars["memory"] or 0) // MiB,
         "max_memory_mib": (scalars["max_memory"] or 0) // MiB,
+        "guest_agent": bool(scalars["guest_agent"]),
         "disks": disks,
         "interfaces": interfaces,
         "addresses": [],

@@ -33,6 +33,7 @@ NODE = """<node>
     <os><type arch='x86_64'>hvm</type></os>
     <devices>
       <interface type='network'><mac address='52:54:00:00:00:01'/><source network='default'/></interface>
+      <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
     </devices>
   </domain>
   <domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
@@ -138,7 +139,12 @@ def test_groups_by_hypervisor_state_and_tag_with_constructed_groups(parse: Any, 
             "uris": [{"uri": uri, "name": "hv-1"}, "test:///default"],
             "keyed_groups": [{"key": "libvirt_arch", "prefix": "arch"}, {"key": "libvirt_tags", "prefix": "role"}],
             "groups": {"big": "libvirt_memory_mib >= 2048"},
-            "compose": {"ansible_user": "'debian'", "guest_id": "libvirt_uuid"},
+            "compose": {
+                "ansible_user": "'debian'",
+                "guest_id": "libvirt_uuid",
+                # the documented opt-in: guests with the agent's channel through kvmfleet.kvm.guest_agent
+                "ansible_connection": "'kvmfleet.kvm.guest_agent' if libvirt_guest_agent else 'ssh'",
+            },
         }
     )
     assert parsed.warnings == []
@@ -161,6 +167,8 @@ def test_groups_by_hypervisor_state_and_tag_with_constructed_groups(parse: Any, 
     assert web["libvirt_addresses"][0]["mac"] == "52:54:00:00:00:01"
     assert "ansible_host" not in db and db["libvirt_addresses"] == []
     assert web["ansible_user"] == "debian" and web["guest_id"] == web["libvirt_uuid"]  # compose
+    assert (web["libvirt_guest_agent"], db["libvirt_guest_agent"]) == (True, False)
+    assert (web["ansible_connection"], db["ansible_connection"]) == ("kvmfleet.kvm.guest_agent", "ssh")
     # the hypervisor's variables live on its group, once
     group_vars = parsed.inventory.groups["hypervisor_hv_1"].get_vars()
     assert group_vars == {

@@ -45,6 +45,14 @@ def test_describe_reads_with_the_guest_modules_reader() -> None:
         {"type": "bridge", "source": "br0", "mac": "52:54:00:aa:00:01", "model": "virtio", "link_state": "up"}
     ]
     assert guest["addresses"] == [] and guest["address"] is None
+    assert guest["guest_agent"] is False
+
+
+def test_describe_says_whether_the_guest_has_the_agent_channel() -> None:
+    channel = "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0' state='connected'/></channel>"
+    assert describe(TAGGED.replace("</devices>", channel + "</devices>"), "running")["guest_agent"] is True
+    other = "<channel type='pty'><target type='virtio' name='org.example.other'/></channel>"
+    assert describe(TAGGED.replace("</devices>", other + "</devices>"), "running")["guest_agent"] is False
 
 
 def reset(conn: Any) -> None:
