@@ -1,5 +1,6 @@
 # Copyright (c) kvmfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ground layer: commands and files inside a guest through its QEMU guest agent, over libvirt.
 
 For the ``guest_agent`` connection plugin. Every request is one ``qemuAgentCommand``: libvirt hands the
