@@ -100,13 +100,8 @@ def test_the_report_of_a_real_fleet_names_each_drifted_undeclared_missing_and_tw
             "user_data": {"write_files": [{"path": "/etc/kvmfleet-test", "content": USER_DATA_SECRET}]},
         },
     }
-    path = inventory(
-        tmp_path / "inventory.yml",
-        fleet,
-        {"guests_list": [web, {**drifted, "memory": "192MiB"}]},
-        {"guests_list": [missing]},
-        guests_fleet=[fleet1],
-    )
+    declared = {"local": {"guests_list": [web, {**drifted, "memory": "192MiB"}]}, "hv1": {"guests_list": [missing]}}
+    path = inventory(tmp_path / "inventory.yml", fleet, declared["local"], declared["hv1"], guests_fleet=[fleet1])
     dest = tmp_path / "report"
     extra = {"report_dest": str(dest), "report_title": f"fleet {names}"}
 
@@ -159,15 +154,11 @@ def test_the_report_of_a_real_fleet_names_each_drifted_undeclared_missing_and_tw
 
     # a third hypervisor that does not answer: reported as unreachable, the others still are
     gone = str(ipaddress.ip_address(hv1.address) + 200)
+    ghost = {"ghost": {"ansible_host": gone, "hypervisor_uri": f"qemu+tcp://{gone}/system"}}
     path = inventory(
-        tmp_path / "inventory.yml",
-        fleet,
-        {"guests_list": [web, {**drifted, "memory": "192MiB"}]},
-        {"guests_list": [missing]},
-        guests_fleet=[fleet1],
-        report_connect_timeout=2,
-        hosts={"ghost": {"ansible_host": gone, "hypervisor_uri": f"qemu+tcp://{gone}/system"}},
-    )
+        tmp_path / "inventory.yml", fleet, declared["local"], declared["hv1"], guests_fleet=[fleet1],
+        report_connect_timeout=2, hosts=ghost,
+    )  # fmt: skip
     fifth = report_of(kvmtest.ansible_playbook(REPORT, path, extra_vars=extra))
     assert fifth["changed"] and fifth["unreachable_hypervisors"] == ["ghost"]
     report = json.loads((dest / "report.json").read_text())

@@ -77,11 +77,17 @@ def _placement_checks(values: dict[str, Any], path: str) -> list[Problem]:
     hosts = sorted(values.get("hypervisors") or {})
     guests = values.get("guests") or []
     problems.extend(duplicates(guests, lambda guest: guest["name"], "guests", "name", "is also the name of guests"))
+    return problems + pin_checks(guests, hosts, "of the play")
+
+
+def pin_checks(guests: list[dict[str, Any]], hosts: list[str], which: str) -> list[Problem]:
+    """A guest pinned (``placement.hypervisor``) to a hypervisor that is not one of ``hosts``."""
+    problems: list[Problem] = []
     for index, guest in enumerate(guests):
         pin = (guest.get("placement") or {}).get("hypervisor")
         if pin is not None and pin not in hosts:
             problems.append(
-                (f"guests[{index}].placement.hypervisor", f"{pin} is not a hypervisor of the play ({', '.join(hosts)})")
+                (f"guests[{index}].placement.hypervisor", f"{pin} is not a hypervisor {which} ({', '.join(hosts)})")
             )
     return problems
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.kvmfleet.kvm.plugins.module_utils._fleet.options import ANTI_AFFINITY, group_checks
+from ansible_collections.kvmfleet.kvm.plugins.module_utils._fleet.options import ANTI_AFFINITY, group_checks, pin_checks
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._guest.options import GUEST, default_secrets, merge_defaults
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._migrate.options import libvirt_uri
 from ansible_collections.kvmfleet.kvm.plugins.module_utils._options import (
@@ -52,14 +52,7 @@ def _checks(values: dict[str, Any], path: str) -> list[Problem]:
             problems.append((f"{where}.name", f"{guest['name']} is also declared at {first[guest['name']]}"))
         first.setdefault(guest["name"], where)
     problems.extend(group_checks(values, path, set(first)))
-    names = [host["name"] for host in hypervisors]
-    for index, guest in enumerate(values.get("guests") or []):
-        pin = (guest.get("placement") or {}).get("hypervisor")
-        if pin is not None and pin not in names:
-            problems.append(
-                (f"guests[{index}].placement.hypervisor", f"{pin} is not one of the hypervisors ({', '.join(names)})")
-            )
-    return problems
+    return problems + pin_checks(values.get("guests") or [], [host["name"] for host in hypervisors], "of the report")
 
 
 REPORT_MODULE = OptionTable(
