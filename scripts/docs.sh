@@ -29,9 +29,12 @@ rst=$dest/rst
 rm -rf "$rst" "$dest/html"
 mkdir -p "$rst"
 chmod og-w "$rst"  # antsibull-docs wants its directory writable by itself only
-ANSIBLE_COLLECTIONS_PATH=$KVMFLEET_COLLECTIONS "$venv/bin/antsibull-docs" \
+if ! log=$(ANSIBLE_COLLECTIONS_PATH=$KVMFLEET_COLLECTIONS "$venv/bin/antsibull-docs" \
     --config-file "$KVMFLEET_ROOT/docs/site/antsibull-docs.cfg" \
-    collection --use-current --dest-dir "$rst" kvmfleet.kvm >/dev/null
+    collection --use-current --dest-dir "$rst" kvmfleet.kvm 2>&1); then
+    printf '%s\n' "$log" >&2
+    exit 1
+fi
 
 # the guides: the README as the overview, docs/*.md beside it
 mkdir -p "$rst/guide"

@@ -41,7 +41,7 @@ options:
       - The libvirt URI of the hypervisor that runs the guest, for example V(qemu:///system) or
         V(qemu+ssh://root@hv1.example.com/system). It is opened read-write (libvirt passes agent commands
         only on such a connection).
-      - The inventory plugin M(kvmfleet.kvm.libvirt) sets C(libvirt_uri) on every guest it lists.
+      - The inventory plugin P(kvmfleet.kvm.libvirt#inventory) sets C(libvirt_uri) on every guest it lists.
     type: str
     default: qemu:///system
     vars:
@@ -58,7 +58,7 @@ options:
     description:
       - The guest's libvirt UUID. When it is set and a guest has it, that guest is used (whatever its name);
         otherwise the guest called O(domain).
-      - The inventory plugin M(kvmfleet.kvm.libvirt) sets C(libvirt_uuid) on every guest it lists.
+      - The inventory plugin P(kvmfleet.kvm.libvirt#inventory) sets C(libvirt_uuid) on every guest it lists.
     type: str
     vars:
       - name: libvirt_uuid
